@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PY      := python3.11
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+DEMO_OUT ?= reports/demo
+
+.PHONY: setup ffmpeg test test-slow demo lint bench clean
+
+setup: $(STAMP) ffmpeg
+
+# Reinstall only when the pins or the package metadata change.
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 1; }
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip >/dev/null
+	$(VPY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# TorchCodec needs FFmpeg's shared libraries; install them through apt only when it cannot load them.
+ffmpeg: $(STAMP)
+	@$(VPY) -c "import torchcodec.decoders" 2>/dev/null || { \
+		echo "TorchCodec cannot load FFmpeg: installing it with apt"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null && \
+		$(VPY) -c "import torchcodec.decoders" ; }
+
+test: setup
+	$(VPY) -m pytest -q
+
+test-slow: setup
+	$(VPY) -m pytest -q -m slow
+
+demo: setup
+	$(VENV)/bin/lerobot-inspect demo --out $(DEMO_OUT)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(VENV)/bin/lerobot-inspect bench --json reports/bench.json
+
+clean:
+	rm -rf $(VENV) reports

@@ -1,0 +1,29 @@
+"""Inspect, load and debug LeRobot v3 datasets: map-style and streaming loaders, MP4 byte index,
+and the probes behind the notebooks. The public API is `__all__`; everything else is internal."""
+
+from lerobot_inspect.errors import (
+    DatasetFormatError,
+    DecodeError,
+    FetchError,
+    FrameTimestampError,
+    IndexStaleError,
+    LeRobotInspectError,
+    Mp4ParseError,
+    OptionError,
+    ResumeError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DatasetFormatError",
+    "DecodeError",
+    "FetchError",
+    "FrameTimestampError",
+    "IndexStaleError",
+    "LeRobotInspectError",
+    "Mp4ParseError",
+    "OptionError",
+    "ResumeError",
+    "__version__",
+]
