@@ -1,0 +1,350 @@
+"""Structured findings about a dataset's files: what is wrong, where, and how to fix it.
+
+`validate(root)` never raises for bad input: a dataset that cannot even be opened yields one error
+finding carrying the open error's message. Checks read metadata and a few small columns
+(`index`, `episode_index`, `frame_index`, `timestamp`), never video pixels; decoding checks
+belong to the audit probe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lerobot_inspect.errors import DatasetFormatError, LeRobotInspectError
+from lerobot_inspect.format.meta import DEFAULT_FEATURES, DatasetMeta
+
+__all__ = ["Finding", "Severity", "summarize", "validate", "validate_meta"]
+
+Severity = Literal["error", "warning", "info"]
+KNOWN_DTYPES = {
+    "video", "image", "string", "language", "bool", "float16", "float32", "float64",
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+}
+TIMESTAMP_TOLERANCE_S = 1e-4
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing validation noticed. `code` is stable, for tests and for filtering in reports."""
+
+    severity: Severity
+    code: str
+    message: str
+    fix: str = ""
+    file: str | None = None
+    episode: int | None = None
+    camera: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        where = ", ".join(
+            part for part in (
+                self.file,
+                None if self.episode is None else f"episode {self.episode}",
+                None if self.camera is None else f"camera {self.camera}",
+            ) if part
+        )
+        text = f"{self.severity.upper():7} {self.code}: {self.message}"
+        if where:
+            text += f" [{where}]"
+        if self.fix:
+            text += f"\n        fix: {self.fix}"
+        return text
+
+
+def validate(root: str | Any) -> list[Finding]:
+    """Open a dataset and check it; open failures come back as a single error finding."""
+    try:
+        meta = DatasetMeta.open(root)
+    except LeRobotInspectError as exc:
+        code = "unsupported-version" if "codebase_version" in str(exc) else "unreadable-meta"
+        return [Finding("error", code, str(exc), fix=_fix_from_message(str(exc)))]
+    return validate_meta(meta)
+
+
+def validate_meta(meta: DatasetMeta) -> list[Finding]:
+    """Every check that needs only metadata and small columns; one finding per problem."""
+    findings: list[Finding] = []
+    for check in (_check_features, _check_episodes_table, _check_tasks, _check_data_files,
+                  _check_video_files, _check_video_spans):
+        try:
+            findings.extend(check(meta))
+        except DatasetFormatError as exc:
+            findings.append(Finding("error", "unreadable", str(exc), fix="restore the file named above"))
+    return findings
+
+
+# ---------------------------------------------------------------------- checks
+def _check_features(meta: DatasetMeta) -> list[Finding]:
+    out = []
+    info_file = meta.url("meta/info.json")
+    for name, feature in meta.features.items():
+        if feature.dtype not in KNOWN_DTYPES:
+            out.append(Finding(
+                "error", "unknown-dtype",
+                f"feature {name!r} has dtype {feature.dtype!r}, which LeRobot does not write",
+                fix=f"use one of {', '.join(sorted(KNOWN_DTYPES))} in meta/info.json", file=info_file,
+            ))
+        if "/" in name:
+            out.append(Finding("error", "bad-feature-name", f"feature {name!r} contains '/'",
+                               fix="rename the feature", file=info_file))
+    missing = [key for key in DEFAULT_FEATURES if key not in meta.features]
+    if missing:
+        out.append(Finding("error", "missing-default-features",
+                           f"info.json lacks the default features {', '.join(missing)}",
+                           fix="re-export the dataset with LeRobot v3", file=info_file))
+    for key in meta.video_keys:
+        video_fps = meta.features[key].info.get("video.fps")
+        if video_fps is not None and abs(float(video_fps) - meta.fps) > 1e-6:
+            out.append(Finding(
+                "error", "camera-fps-mismatch",
+                f"camera {key} is recorded at {video_fps} fps but the dataset is {meta.fps} fps; "
+                "frame timestamps will not line up",
+                fix="re-encode the camera at the dataset fps", file=info_file, camera=key,
+            ))
+    return out
+
+
+def _check_episodes_table(meta: DatasetMeta) -> list[Finding]:
+    out = []
+    where = meta.url("meta/episodes")
+    info_file = meta.url("meta/info.json")
+    episode_index = meta.episode_index
+    positions = np.arange(len(episode_index))
+    wrong = np.flatnonzero(episode_index != positions)
+    if wrong.size:
+        out.append(Finding(
+            "error", "episodes-out-of-order",
+            f"row {int(wrong[0])} of the episodes table holds episode {int(episode_index[wrong[0]])}; "
+            "readers index episodes by row", fix="sort meta/episodes by episode_index and renumber",
+            file=where, episode=int(episode_index[wrong[0]]),
+        ))
+    if meta.num_episodes != meta.total_episodes:
+        out.append(Finding(
+            "error", "total-episodes-mismatch",
+            f"info.json says total_episodes={meta.total_episodes} but meta/episodes has "
+            f"{meta.num_episodes} rows", fix="set total_episodes in meta/info.json to the row count",
+            file=info_file,
+        ))
+    lengths, starts, stops = meta.lengths, meta.dataset_from_index, meta.dataset_to_index
+    if int(lengths.sum()) != meta.total_frames:
+        out.append(Finding(
+            "error", "total-frames-mismatch",
+            f"info.json says total_frames={meta.total_frames} but the episode lengths sum to "
+            f"{int(lengths.sum())}", fix="set total_frames in meta/info.json to the sum of lengths",
+            file=info_file,
+        ))
+    bad_length = np.flatnonzero(stops - starts != lengths)
+    if bad_length.size:
+        ep = int(bad_length[0])
+        out.append(Finding(
+            "error", "episode-length-mismatch",
+            f"dataset_to_index - dataset_from_index = {int(stops[ep] - starts[ep])} but length = "
+            f"{int(lengths[ep])}", fix="rewrite meta/episodes from the data files", file=where, episode=ep,
+        ))
+    expected_starts = np.concatenate([[0], stops[:-1]]) if len(stops) else stops
+    gaps = np.flatnonzero(starts != expected_starts)
+    if gaps.size:
+        ep = int(gaps[0])
+        out.append(Finding(
+            "error", "index-not-contiguous",
+            f"episode starts at index {int(starts[ep])}, expected {int(expected_starts[ep])}: the global "
+            "index has a gap or an overlap", fix="renumber `index` contiguously and rewrite meta/episodes",
+            file=where, episode=ep,
+        ))
+    return out
+
+
+def _check_tasks(meta: DatasetMeta) -> list[Finding]:
+    out = []
+    path = meta.path("meta/tasks.parquet")
+    table = pq.read_table(meta.fs.open(path, "rb")) if meta.fs.exists(path) else None
+    if table is not None and "task_index" in table.column_names:
+        task_index = table.column("task_index").to_numpy()
+        wrong = np.flatnonzero(task_index != np.arange(len(task_index)))
+        if wrong.size:
+            out.append(Finding(
+                "error", "tasks-out-of-order",
+                f"row {int(wrong[0])} of meta/tasks.parquet has task_index {int(task_index[wrong[0]])}; "
+                "LeRobot looks tasks up by row, so every task string would be wrong",
+                fix="sort meta/tasks.parquet by task_index", file=meta.url("meta/tasks.parquet"),
+            ))
+    total_tasks = meta.info.get("total_tasks")
+    if total_tasks is not None and int(total_tasks) != len(meta.tasks):
+        out.append(Finding(
+            "warning", "total-tasks-mismatch",
+            f"info.json says total_tasks={total_tasks} but meta/tasks.parquet has {len(meta.tasks)}",
+            fix="set total_tasks in meta/info.json", file=meta.url("meta/info.json"),
+        ))
+    return out
+
+
+def _check_data_files(meta: DatasetMeta) -> list[Finding]:
+    out: list[Finding] = []
+    starts, lengths = meta.dataset_from_index, meta.lengths
+    for rel, episodes in meta.episodes_in_data_file().items():
+        shown = meta.url(rel)
+        first = int(episodes[0])
+        try:
+            with meta.fs.open(meta.path(rel), "rb") as handle:
+                parquet = pq.ParquetFile(handle)
+                metadata = parquet.metadata
+                columns = [c for c in ("index", "episode_index", "frame_index", "timestamp")
+                           if c in parquet.schema_arrow.names]
+                table = parquet.read(columns=columns)
+        except FileNotFoundError:
+            out.append(Finding("error", "missing-data-file", "data file referenced by meta/episodes is missing",
+                               fix="restore the file or remove its episodes", file=shown, episode=first))
+            continue
+        except (pa.ArrowException, OSError) as exc:
+            out.append(Finding("error", "unreadable-data-file", f"cannot read Parquet: {exc}",
+                               fix="the file is truncated or corrupt; restore it", file=shown, episode=first))
+            continue
+        expected_rows = int(lengths[episodes].sum())
+        if metadata.num_rows != expected_rows:
+            out.append(Finding(
+                "error", "data-rows-mismatch",
+                f"file has {metadata.num_rows} rows but its {len(episodes)} episodes need {expected_rows}",
+                fix="rewrite meta/episodes from the data files", file=shown, episode=first,
+            ))
+            continue
+        if metadata.num_row_groups != len(episodes):
+            out.append(Finding(
+                "warning", "collapsed-row-groups",
+                f"{metadata.num_row_groups} row groups for {len(episodes)} episodes; LeRobot writes one "
+                "per episode, so per-episode reads will read more than they need (it still loads)",
+                fix="rewrite the file with one row group per episode", file=shown, episode=first,
+            ))
+        out.extend(_check_data_rows(meta, shown, episodes, table, starts, lengths))
+    return out
+
+
+def _check_data_rows(meta: DatasetMeta, shown: str, episodes: np.ndarray, table: pa.Table,
+                     starts: np.ndarray, lengths: np.ndarray) -> list[Finding]:
+    """index, episode_index, frame_index and timestamp of every row agree with meta/episodes."""
+    out: list[Finding] = []
+    if table.num_rows == 0:
+        return out
+    ep_lengths = lengths[episodes]
+    row_episode = np.repeat(episodes, ep_lengths)
+    row_offset = np.arange(table.num_rows) - np.repeat(np.cumsum(ep_lengths) - ep_lengths, ep_lengths)
+    expected_index = np.repeat(starts[episodes], ep_lengths) + row_offset
+
+    def first_bad(mask: np.ndarray) -> int | None:
+        bad = np.flatnonzero(mask)
+        return None if bad.size == 0 else int(bad[0])
+
+    checks: list[tuple[str, str, Callable[[], np.ndarray], str]] = []
+    if "episode_index" in table.column_names:
+        col = table.column("episode_index").to_numpy()
+        checks.append(("wrong-episode-rows", "rows of the wrong episode_index", lambda: col != row_episode,
+                       "rewrite meta/episodes from the data files"))
+    if "index" in table.column_names:
+        idx = table.column("index").to_numpy()
+        checks.append(("index-not-contiguous", "`index` does not run contiguously from dataset_from_index",
+                       lambda: idx != expected_index, "renumber `index` and rewrite meta/episodes"))
+    if "frame_index" in table.column_names:
+        frame = table.column("frame_index").to_numpy()
+        checks.append(("frames-out-of-order", "frame_index is not 0, 1, 2, ... within the episode",
+                       lambda: frame != row_offset, "sort the episode's rows by frame_index"))
+    if "timestamp" in table.column_names:
+        ts = table.column("timestamp").to_numpy().astype(np.float64)
+        fps = meta.fps
+        checks.append((
+            "timestamp-off-grid", f"timestamps are not multiples of 1/{fps} s",
+            lambda: np.abs(ts * fps - np.round(ts * fps)) / fps > TIMESTAMP_TOLERANCE_S,
+            "recompute timestamp = frame_index / fps",
+        ))
+        if "frame_index" in table.column_names:
+            checks.append((
+                "timestamp-mismatch", "timestamp differs from frame_index / fps",
+                lambda: np.abs(ts - frame / fps) > TIMESTAMP_TOLERANCE_S,
+                "recompute timestamp = frame_index / fps",
+            ))
+    for code, what, mask_fn, fix in checks:
+        row = first_bad(mask_fn())
+        if row is not None:
+            episode = int(row_episode[row])
+            out.append(Finding("error", code, f"{what} (first at row {row}, frame {int(row_offset[row])})",
+                               fix=fix, file=shown, episode=episode))
+    return out
+
+
+def _check_video_files(meta: DatasetMeta) -> list[Finding]:
+    out = []
+    for camera in meta.video_keys:
+        for rel, episodes in meta.episodes_in_video_file(camera).items():
+            path = meta.path(rel)
+            try:
+                size = meta.fs.size(path)
+            except FileNotFoundError:
+                size = None
+            if size is None:
+                out.append(Finding("error", "missing-video-file", "MP4 referenced by meta/episodes is missing",
+                                   fix="restore the file or re-encode the camera", file=meta.url(rel),
+                                   episode=int(episodes[0]), camera=camera))
+            elif size < 64:
+                out.append(Finding("error", "truncated-video-file", f"MP4 is only {size} bytes",
+                                   fix="restore the file", file=meta.url(rel), episode=int(episodes[0]),
+                                   camera=camera))
+    return out
+
+
+def _check_video_spans(meta: DatasetMeta) -> list[Finding]:
+    """from/to timestamps: long enough for the data, and not overlapping within a file."""
+    out = []
+    fps = meta.fps
+    lengths = meta.lengths
+    half_frame = 0.5 / fps
+    for camera in meta.video_keys:
+        start = meta.column(f"videos/{camera}/from_timestamp").astype(np.float64)
+        stop = meta.column(f"videos/{camera}/to_timestamp").astype(np.float64)
+        short = np.flatnonzero((stop - start) < lengths / fps - half_frame)
+        for ep in short[:5].tolist():
+            out.append(Finding(
+                "error", "video-shorter-than-data",
+                f"video span {stop[ep] - start[ep]:.4f}s holds {round((stop[ep] - start[ep]) * fps)} frames "
+                f"but the episode has {int(lengths[ep])} rows",
+                fix="re-encode the episode's video or fix from/to_timestamp in meta/episodes",
+                file=meta.url(meta.video_file(ep, camera)), episode=ep, camera=camera,
+            ))
+        for rel, episodes in meta.episodes_in_video_file(camera).items():
+            if len(episodes) < 2:
+                continue
+            prev_stop = stop[episodes[:-1]]
+            next_start = start[episodes[1:]]
+            overlap = np.flatnonzero(next_start < prev_stop - half_frame)
+            for k in overlap[:5].tolist():
+                ep = int(episodes[k + 1])
+                out.append(Finding(
+                    "error", "video-spans-overlap",
+                    f"from_timestamp {next_start[k]:.4f}s is before the previous episode's to_timestamp "
+                    f"{prev_stop[k]:.4f}s in the same file",
+                    fix="recompute from/to_timestamp in meta/episodes from the MP4",
+                    file=meta.url(rel), episode=ep, camera=camera,
+                ))
+    return out
+
+
+def _fix_from_message(message: str) -> str:
+    if "v2" in message and "convert" in message:
+        return "convert the dataset to v3.0 with LeRobot's converter"
+    if "JSON" in message:
+        return "restore meta/info.json"
+    return "check the file named above"
+
+
+def summarize(findings: list[Finding]) -> dict[str, int]:
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for finding in findings:
+        counts[finding.severity] += 1
+    return counts
+
