@@ -12,18 +12,24 @@ from lerobot_inspect.errors import (
     OptionError,
     ResumeError,
 )
+from lerobot_inspect.format import DatasetMeta, Finding, validate
+from lerobot_inspect.map_dataset import MapDataset
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DatasetFormatError",
+    "DatasetMeta",
     "DecodeError",
     "FetchError",
+    "Finding",
     "FrameTimestampError",
     "IndexStaleError",
     "LeRobotInspectError",
+    "MapDataset",
     "Mp4ParseError",
     "OptionError",
     "ResumeError",
     "__version__",
+    "validate",
 ]

@@ -1,0 +1,78 @@
+"""`lerobot-inspect`: audit, fixture, index, report, bench and demo subcommands.
+
+Each subcommand lives in a small `_add_<name>` function that declares its arguments (with an
+example in the help) and points `func` at its handler; handlers import heavy modules lazily so
+`--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from lerobot_inspect.errors import LeRobotInspectError
+
+__all__ = ["main"]
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def _add_audit(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "audit", formatter_class=_Formatter,
+        help="summarise a dataset and list what is wrong with it",
+        description="Print a summary (episodes, frames, cameras with codec/resolution/GOP, files) and "
+                    "every finding; exit 1 when any finding is an error.\n\n"
+                    "example:\n  lerobot-inspect audit data_fixtures/tiny\n"
+                    "  lerobot-inspect audit http://127.0.0.1:8000/my_dataset --json",
+    )
+    parser.add_argument("root", help="dataset root: a local path or any fsspec URL")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=_run_audit)
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    from lerobot_inspect.probes.audit import audit_dataset, format_report
+
+    report = audit_dataset(args.root)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    return 0 if report.ok else 1
+
+
+def _add_fixture(subparsers: argparse._SubParsersAction) -> None:
+    from data_fixtures import add_fixture_parser
+
+    add_fixture_parser(subparsers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lerobot-inspect", formatter_class=_Formatter,
+        description="Load, audit and debug LeRobot v3 datasets.\n\n"
+                    "example:\n  lerobot-inspect audit data_fixtures/tiny",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_audit, _add_fixture):
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LeRobotInspectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

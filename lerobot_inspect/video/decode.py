@@ -1,0 +1,142 @@
+"""Decode frames at timestamps with TorchCodec, as LeRobot's torchcodec backend does, and check them.
+
+LeRobot picks `round(ts * average_fps)` and refuses a frame whose pts is further than `tolerance_s`
+from the request. We do the same (in float64, where LeRobot compares in float32, which loses the
+tolerance past ~800 s of video) and name the file, episode, camera, requested and nearest
+timestamps when it fails, because a shifted from/to timestamp otherwise reads as a codec bug.
+
+Decoders are expensive to open (the demuxer reads the header), so each process keeps an LRU of
+them; the cache notices a fork and starts empty in the child instead of sharing FFmpeg state.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lerobot_inspect.errors import DecodeError, FrameTimestampError, OptionError
+
+__all__ = ["DecoderCache", "FrameRequest", "decode_at", "nearest_frames"]
+
+DEFAULT_DECODER_CACHE_SIZE = int(os.environ.get("LEROBOT_INSPECT_DECODER_CACHE_SIZE", "100"))
+
+
+@dataclass(frozen=True)
+class FrameRequest:
+    """Where frames come from, for error messages: the file, the episode and the camera."""
+
+    file: str
+    episode: int
+    camera: str
+
+
+class DecoderCache:
+    """Per-process LRU of open decoders keyed by whatever identifies their source.
+
+    Random access would otherwise reopen the MP4 (and re-read its header) for every sample."""
+
+    def __init__(self, capacity: int = DEFAULT_DECODER_CACHE_SIZE) -> None:
+        if capacity < 1:
+            raise OptionError(f"decoder cache capacity={capacity}; it must be at least 1")
+        self.capacity = capacity
+        self._items: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self.opened = 0
+
+    def get(self, key: Hashable, open_decoder: Callable[[], object]) -> object:
+        """The cached decoder for `key`, opening it with `open_decoder()` on a miss."""
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's decoders are not ours to use
+                self._items = OrderedDict()
+                self._pid = os.getpid()
+                self.opened = 0
+            decoder = self._items.get(key)
+            if decoder is not None:
+                self._items.move_to_end(key)
+                return decoder
+        decoder = open_decoder()
+        with self._lock:
+            self._items[key] = decoder
+            self.opened += 1
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return decoder
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def nearest_frames(frame_pts_s: np.ndarray, timestamps_s: np.ndarray) -> np.ndarray:
+    """Index of the frame whose pts is nearest each timestamp (pts sorted ascending)."""
+    right = np.searchsorted(frame_pts_s, timestamps_s)
+    right = np.clip(right, 0, len(frame_pts_s) - 1)
+    left = np.clip(right - 1, 0, len(frame_pts_s) - 1)
+    use_left = np.abs(frame_pts_s[left] - timestamps_s) <= np.abs(frame_pts_s[right] - timestamps_s)
+    return np.where(use_left, left, right)
+
+
+def decode_at(
+    decoder: object,
+    timestamps_s: Sequence[float] | np.ndarray,
+    *,
+    where: FrameRequest,
+    tolerance_s: float = 1e-4,
+    return_uint8: bool = False,
+    frame_indices: np.ndarray | None = None,
+) -> torch.Tensor:
+    """Frames (N, C, H, W) at `timestamps_s` (seconds in the file), float32 in [0, 1] or uint8.
+
+    `frame_indices` lets a caller that knows every frame's pts (the byte index) pick the frames
+    itself; otherwise the index is `round(ts * average_fps)` as in LeRobot. Duplicate timestamps
+    (padded window slots) are decoded once."""
+    requested = np.asarray(timestamps_s, dtype=np.float64)
+    num_frames = len(decoder)  # type: ignore[arg-type]
+    if frame_indices is None:
+        fps = decoder.metadata.average_fps  # type: ignore[attr-defined]
+        frame_indices = np.rint(requested * fps).astype(np.int64)
+    frame_indices = np.asarray(frame_indices, dtype=np.int64)
+    outside = np.flatnonzero((frame_indices < 0) | (frame_indices >= num_frames))
+    if outside.size:
+        k = int(outside[0])
+        raise FrameTimestampError(
+            f"{where.file}: episode {where.episode}, camera {where.camera}: timestamp "
+            f"{requested[k]:.6f}s asks for frame {int(frame_indices[k])} but the file has {num_frames} "
+            "frames; the episode's from/to_timestamp in meta/episodes point past the video "
+            "(re-encode the episode or fix meta/episodes)"
+        )
+    unique, inverse = np.unique(frame_indices, return_inverse=True)
+    try:
+        batch = decoder.get_frames_at(indices=unique.tolist())  # type: ignore[attr-defined]
+    except (RuntimeError, ValueError) as exc:
+        raise DecodeError(
+            f"{where.file}: episode {where.episode}, camera {where.camera}: FFmpeg could not decode frames "
+            f"{unique.tolist()[:8]}: {exc}. The MP4 may be truncated or corrupt; run "
+            "`lerobot-inspect audit` on the dataset"
+        ) from exc
+    pts = batch.pts_seconds.numpy().astype(np.float64)[inverse]
+    error = np.abs(pts - requested)
+    bad = np.flatnonzero(error > tolerance_s)
+    if bad.size:
+        k = int(bad[0])
+        raise FrameTimestampError(
+            f"{where.file}: episode {where.episode}, camera {where.camera}: requested timestamp "
+            f"{requested[k]:.6f}s but the nearest frame is at {pts[k]:.6f}s "
+            f"(off by {error[k]:.6f}s > tolerance_s={tolerance_s}). The episode's from/to_timestamp in "
+            "meta/episodes disagree with the video; fix them, or raise tolerance_s if the video is "
+            "variable-frame-rate"
+        )
+    frames = batch.data[torch.from_numpy(inverse)]
+    if return_uint8:
+        return frames
+    return frames.to(torch.float32) / 255.0
