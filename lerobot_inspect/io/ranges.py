@@ -1,0 +1,418 @@
+"""Exact byte-range reads with retries and byte accounting, over any fsspec filesystem.
+
+`RangeReader.read(path, start, stop)` returns exactly `stop - start` bytes or raises `FetchError`.
+For HTTP(S) it sends one `Range: bytes=start-(stop-1)` GET per attempt and checks the answer
+itself (fsspec's `cat_file` accepts a 200 with the whole file, or any Content-Range, as success):
+a 206 whose Content-Range is not the one asked for, a 200 that ignored the Range header, a short
+body, a reset, a timeout or a 5xx all count as transient and are retried with exponential backoff
+up to `max_attempts`. Other filesystems go through `fs.cat_file(path, start=, end=)`.
+
+Accounting (`stats`) lets the notebooks and `bench` show what a loader really fetched: requests,
+bytes, retries, failures and seconds, per path. It is per process: a forked DataLoader worker
+starts from zero, so each worker reports its own traffic.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import aiohttp
+import fsspec
+from fsspec.asyn import AsyncFileSystem, sync
+from fsspec.implementations.local import LocalFileSystem
+from fsspec.implementations.memory import MemoryFileSystem
+
+from lerobot_inspect.errors import FetchError, OptionError
+from lerobot_inspect.io import _forks
+from lerobot_inspect.io.fs import for_this_process, is_http
+
+__all__ = ["RangeReader", "RangeStats"]
+
+_T = TypeVar("_T")
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
+_ADVICE = (
+    "Check that the server is reachable and answers Range requests with 206 Partial Content; "
+    "for a flaky link raise max_attempts= or timeout_s= of the RangeReader."
+)
+
+
+class _Transient(Exception):
+    """One attempt failed in a way another attempt may not (5xx, reset, timeout, short body)."""
+
+
+class _Permanent(Exception):
+    """Retrying cannot help (404, 416, 403): fail at once."""
+
+
+class RangeStats:
+    """Thread-safe counters of what one RangeReader fetched in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._zero()
+
+    def _zero(self) -> None:
+        self.requests = 0
+        self.size_requests = 0
+        self.bytes = 0
+        self.retries = 0
+        self.failures = 0
+        self.fetch_s = 0.0
+        self._paths: dict[str, dict[str, float]] = {}
+
+    def _path(self, path: str) -> dict[str, float]:
+        entry = self._paths.get(path)
+        if entry is None:
+            entry = {"requests": 0, "bytes": 0, "retries": 0, "failures": 0, "fetch_s": 0.0}
+            self._paths[path] = entry
+        return entry
+
+    def record_attempt(self, path: str) -> None:
+        with self._lock:
+            self.requests += 1
+            self._path(path)["requests"] += 1
+
+    def record_size_request(self) -> None:
+        with self._lock:
+            self.size_requests += 1
+
+    def record_read(self, path: str, *, n_bytes: int, retries: int, failed: bool, seconds: float) -> None:
+        with self._lock:
+            entry = self._path(path)
+            self.bytes += n_bytes
+            self.retries += retries
+            self.failures += int(failed)
+            self.fetch_s += seconds
+            entry["bytes"] += n_bytes
+            entry["retries"] += retries
+            entry["failures"] += int(failed)
+            entry["fetch_s"] += seconds
+
+    def snapshot(self) -> dict[str, Any]:
+        """A plain dict (picklable, JSON-able) of the counters at this moment."""
+        with self._lock:
+            return {
+                "pid": os.getpid(),
+                "requests": self.requests,
+                "size_requests": self.size_requests,
+                "bytes": self.bytes,
+                "retries": self.retries,
+                "failures": self.failures,
+                "fetch_s": self.fetch_s,
+                "paths": {path: dict(entry) for path, entry in self._paths.items()},
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self._zero()
+
+
+class RangeReader:
+    """Exact byte ranges of files in one fsspec filesystem, retried within a bounded budget.
+
+    Why not `fs.cat_file`: over HTTP it takes whatever the server sends, so a proxy that drops
+    the Range header silently returns the whole file, and a truncated body surfaces much later as
+    an FFmpeg error. Here every answer is checked against the request before anyone decodes it.
+    """
+
+    def __init__(
+        self,
+        fs: fsspec.AbstractFileSystem,
+        *,
+        max_attempts: int = 5,
+        backoff_s: float = 0.05,
+        max_backoff_s: float = 2.0,
+        timeout_s: float = 30.0,
+    ) -> None:
+        if not isinstance(max_attempts, int) or max_attempts < 1:
+            raise OptionError(f"max_attempts={max_attempts!r}; pass an integer >= 1")
+        for name, value in (("backoff_s", backoff_s), ("max_backoff_s", max_backoff_s)):
+            if value < 0:
+                raise OptionError(f"{name}={value!r}; pass a number of seconds >= 0")
+        if timeout_s <= 0:
+            raise OptionError(f"timeout_s={timeout_s!r}; pass a number of seconds > 0")
+        self._fs = fs
+        self.max_attempts = max_attempts
+        self.backoff_s = float(backoff_s)
+        self.max_backoff_s = float(max_backoff_s)
+        self.timeout_s = float(timeout_s)
+        self._init_process_state()
+        _forks.track(self)
+
+    def _init_process_state(self) -> None:
+        self._lock = threading.Lock()
+        self._sizes: dict[str, int] = {}
+        self.stats = RangeStats()
+
+    def _reset_after_fork(self) -> None:
+        # Runs in the child while it has one thread: the parent's locks may be held by threads that
+        # no longer exist, and the counters describe the parent's traffic, not this worker's.
+        sizes = dict(self._sizes)
+        self._init_process_state()
+        self._sizes = sizes
+
+    def __getstate__(self) -> dict[str, Any]:
+        # For spawn-started workers: ship the filesystem and options, not locks or counters.
+        return {
+            "fs": self._fs,
+            "max_attempts": self.max_attempts,
+            "backoff_s": self.backoff_s,
+            "max_backoff_s": self.max_backoff_s,
+            "timeout_s": self.timeout_s,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["fs"],
+            max_attempts=state["max_attempts"],
+            backoff_s=state["backoff_s"],
+            max_backoff_s=state["max_backoff_s"],
+            timeout_s=state["timeout_s"],
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RangeReader({type(self._fs).__name__}, max_attempts={self.max_attempts}, "
+            f"timeout_s={self.timeout_s})"
+        )
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The filesystem, re-created once in a forked child where the parent's cannot run."""
+        fs = for_this_process(self._fs)
+        self._fs = fs
+        return fs
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters of this process as a plain dict (see RangeStats.snapshot)."""
+        return self.stats.snapshot()
+
+    def reset(self) -> None:
+        """Zero the counters, e.g. between the warm-up and the measured part of a benchmark."""
+        self.stats.reset()
+
+    # ----------------------------------------------------------------------------------------------
+    def size(self, path: str) -> int:
+        """Size of `path` in bytes, asked once per path and remembered (files are immutable here)."""
+        with self._lock:
+            known = self._sizes.get(path)
+        if known is not None:
+            return known
+        fs = self.fs
+        if is_http(fs):
+            size = self._with_retries(path, None, lambda: self._http_size(fs, path), what="size")
+        else:
+            size = self._with_retries(path, None, lambda: self._generic_size(fs, path), what="size")
+        with self._lock:
+            self._sizes[path] = size
+        return size
+
+    def read(self, path: str, start: int, stop: int) -> bytes:
+        """Bytes [start, stop) of `path`: exactly stop - start of them, or FetchError."""
+        start, stop = _check_range(path, start, stop)
+        if start == stop:
+            return b""
+        fs = self.fs
+        if is_http(fs):
+            attempt = lambda: self._http_range(fs, path, start, stop)  # noqa: E731
+        else:
+            attempt = lambda: self._generic_range(fs, path, start, stop)  # noqa: E731
+        return self._with_retries(path, (start, stop), attempt, what="read")
+
+    # ----------------------------------------------------------------------------------------------
+    def _with_retries(
+        self, path: str, span: tuple[int, int] | None, attempt: Callable[[], _T], *, what: str
+    ) -> _T:
+        began = time.perf_counter()
+        last: BaseException | None = None
+        attempts = 0
+        for attempts in range(1, self.max_attempts + 1):
+            if what == "read":
+                self.stats.record_attempt(path)
+            else:
+                self.stats.record_size_request()
+            try:
+                result = attempt()
+            except _Permanent as exc:
+                last = exc
+                break
+            except _Transient as exc:
+                last = exc
+                if attempts < self.max_attempts:
+                    time.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (attempts - 1)))
+                continue
+            if what == "read":
+                self.stats.record_read(
+                    path,
+                    n_bytes=len(result),  # type: ignore[arg-type]
+                    retries=attempts - 1,
+                    failed=False,
+                    seconds=time.perf_counter() - began,
+                )
+            return result
+        if what == "read":
+            self.stats.record_read(
+                path, n_bytes=0, retries=attempts - 1, failed=True, seconds=time.perf_counter() - began
+            )
+        assert last is not None
+        where = f"bytes [{span[0]}, {span[1]}) ({span[1] - span[0]} bytes) of {path}" if span else f"size of {path}"
+        kind = "failed and retrying cannot help" if isinstance(last, _Permanent) else "still failed"
+        raise FetchError(
+            f"{where} {kind} after {attempts} attempt(s); last cause: {last}. {_ADVICE}"
+        ) from (last.__cause__ or last)
+
+    # ---- HTTP: we talk to the server through the filesystem's own aiohttp session ----------------
+    def _run_async(self, fs: AsyncFileSystem, coro_fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return sync(fs.loop, coro_fn, *args, timeout=self.timeout_s + 5.0)
+        except (_Transient, _Permanent):
+            raise
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+
+    def _http_range(self, fs: Any, url: str, start: int, stop: int) -> bytes:
+        return self._run_async(fs, _http_get_range, fs, url, start, stop, self.timeout_s)
+
+    def _http_size(self, fs: Any, url: str) -> int:
+        return self._run_async(fs, _http_head_size, fs, url, self.timeout_s)
+
+    # ---- everything else: fsspec's cat_file, translated ------------------------------------------
+    def _generic_range(self, fs: fsspec.AbstractFileSystem, path: str, start: int, stop: int) -> bytes:
+        try:
+            if isinstance(fs, AsyncFileSystem):
+                data = sync(fs.loop, fs._cat_file, path, start=start, end=stop, timeout=self.timeout_s)
+            else:
+                data = fs.cat_file(path, start=start, end=stop)
+        except FileNotFoundError as exc:
+            raise _Permanent(f"file not found: {exc}") from exc
+        except (PermissionError, IsADirectoryError) as exc:
+            raise _Permanent(f"{type(exc).__name__}: {exc}") from exc
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+            raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+        if len(data) != stop - start:
+            message = f"got {len(data)} bytes instead of {stop - start}"
+            # A local file cannot grow between attempts: a short read there means a stale range.
+            if isinstance(fs, LocalFileSystem | MemoryFileSystem):
+                raise _Permanent(f"{message}; the file is shorter than the range (stale byte index?)")
+            raise _Transient(message)
+        return bytes(data)
+
+    def _generic_size(self, fs: fsspec.AbstractFileSystem, path: str) -> int:
+        try:
+            size = fs.size(path)
+        except FileNotFoundError as exc:
+            raise _Permanent(f"file not found: {exc}") from exc
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+            raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+        if size is None:
+            raise _Permanent(f"{type(fs).__name__} reports no size for {path}")
+        return int(size)
+
+
+def _check_range(path: str, start: int, stop: int) -> tuple[int, int]:
+    start, stop = int(start), int(stop)
+    if start < 0 or stop < start:
+        raise OptionError(f"byte range [{start}, {stop}) of {path}; pass 0 <= start <= stop")
+    return start, stop
+
+
+def _request_kwargs(fs: Any, timeout_s: float, extra_headers: dict[str, str]) -> dict[str, Any]:
+    kwargs = dict(fs.kwargs)
+    headers = dict(kwargs.pop("headers", None) or {})
+    headers.update(extra_headers)
+    # Compressed transfer would make Content-Length and Content-Range disagree with file offsets.
+    headers["Accept-Encoding"] = "identity"
+    kwargs["headers"] = headers
+    kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout_s)
+    return kwargs
+
+
+def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """(first, last, total) of 'bytes first-last/total', or None when absent or malformed."""
+    if not value or not value.startswith("bytes "):
+        return None
+    try:
+        span, _, total = value[6:].partition("/")
+        first, _, last = span.partition("-")
+        return int(first), int(last), (None if total.strip() in ("", "*") else int(total))
+    except ValueError:
+        return None
+
+
+def _classify_status(response: aiohttp.ClientResponse, url: str) -> None:
+    status = response.status
+    if status == 404:
+        raise _Permanent(f"HTTP 404 Not Found for {url}")
+    if status == 416:
+        raise _Permanent(f"HTTP 416 Range Not Satisfiable for {url}: the range lies beyond the end of the file")
+    if status >= 500 or status in _RETRYABLE_STATUS:
+        raise _Transient(f"HTTP {status} {response.reason or ''}".rstrip())
+    if status >= 400:
+        raise _Permanent(f"HTTP {status} {response.reason or ''}".rstrip())
+
+
+async def _http_get_range(fs: Any, url: str, start: int, stop: int, timeout_s: float) -> bytes:
+    session = await fs.set_session()
+    asked = f"bytes={start}-{stop - 1}"
+    kwargs = _request_kwargs(fs, timeout_s, {"Range": asked})
+    try:
+        async with session.get(fs.encode_url(url), **kwargs) as response:
+            _classify_status(response, url)
+            if response.status == 206:
+                got = _parse_content_range(response.headers.get("Content-Range"))
+                if got is None or got[:2] != (start, stop - 1):
+                    response.close()
+                    raise _Transient(
+                        f"asked {asked} and the server answered Content-Range "
+                        f"{response.headers.get('Content-Range')!r}"
+                    )
+            elif response.status == 200:
+                # A whole-file answer is only right when the whole file is what we asked for.
+                if not (start == 0 and response.content_length == stop):
+                    # Close without reading: do not download a whole video to throw it away.
+                    response.close()
+                    raise _Transient(
+                        f"asked {asked} and the server answered 200 with the whole file "
+                        f"(Content-Length {response.content_length}), ignoring the Range header"
+                    )
+            else:
+                response.close()
+                raise _Transient(f"unexpected HTTP {response.status} to a Range request")
+            body = await response.read()
+    except (_Transient, _Permanent):
+        raise
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise _Transient(f"{type(exc).__name__}: {exc or 'timed out'}") from exc
+    if len(body) != stop - start:
+        raise _Transient(f"short body: {len(body)} of {stop - start} bytes")
+    return body
+
+
+async def _http_head_size(fs: Any, url: str, timeout_s: float) -> int:
+    session = await fs.set_session()
+    try:
+        kwargs = _request_kwargs(fs, timeout_s, {})
+        async with session.head(fs.encode_url(url), allow_redirects=True, **kwargs) as response:
+            _classify_status(response, url)
+            if response.status == 200 and response.content_length is not None:
+                return int(response.content_length)
+        # No usable HEAD: ask for one byte and read the total from Content-Range.
+        kwargs = _request_kwargs(fs, timeout_s, {"Range": "bytes=0-0"})
+        async with session.get(fs.encode_url(url), **kwargs) as response:
+            _classify_status(response, url)
+            got = _parse_content_range(response.headers.get("Content-Range"))
+            response.close()
+            if response.status == 206 and got is not None and got[2] is not None:
+                return got[2]
+            raise _Permanent(
+                f"{url} gives no size: HEAD had no Content-Length and a one-byte Range GET no "
+                "Content-Range total"
+            )
+    except (_Transient, _Permanent):
+        raise
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise _Transient(f"{type(exc).__name__}: {exc or 'timed out'}") from exc
