@@ -31,8 +31,10 @@ __all__ = [
     "VideoTrack",
     "custom_frame_mappings_json",
     "episode_span",
+    "frame_mappings_json",
     "parse_mp4",
     "read_mp4_header",
+    "reorder_depth",
 ]
 
 ReadRange = Callable[[int, int], bytes]
