@@ -49,6 +49,44 @@ def _add_fixture(subparsers: argparse._SubParsersAction) -> None:
     add_fixture_parser(subparsers)
 
 
+def _add_bench(subparsers: argparse._SubParsersAction) -> None:
+    from lerobot_inspect.bench import CONFIGS
+
+    parser = subparsers.add_parser(
+        "bench", formatter_class=_Formatter,
+        help="measure the loaders side by side on one dataset and write JSON",
+        description="Run each loader configuration in its own process, one after the other, on the same "
+                    "data, and report samples/s, decoded frames/s, ratio to the decode ceiling, bytes over "
+                    "the byte floor, time to first batch, peak RSS and shuffle randomness.\n\n"
+                    "configurations: " + ", ".join(CONFIGS) + "\n\n"
+                    "example:\n  lerobot-inspect fixture /tmp/ds200 --episodes 200 --cameras 2\n"
+                    "  lerobot-inspect bench /tmp/ds200 --json reports/bench.json --samples 2000",
+    )
+    parser.add_argument("root", help="dataset root: a local path or any fsspec URL")
+    parser.add_argument("--json", dest="json_out", default=None, help="write the results to this JSON file")
+    parser.add_argument("--configs", default=None, help="comma-separated subset of configurations")
+    parser.add_argument("--samples", type=int, default=2000, help="samples per configuration")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from lerobot_inspect.bench import run_bench, write_json
+
+    configs = args.configs.split(",") if args.configs else None
+    report = run_bench(args.root, configs=configs, samples=args.samples, batch_size=args.batch_size,
+                       seed=args.seed, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    text = json.dumps(report, indent=2)
+    if args.json_out:
+        write_json(report, args.json_out)
+        print(f"wrote {args.json_out}", file=sys.stderr)
+    else:
+        print(text)
+    failed = [name for name, result in report["configs"].items() if "error" in result]
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lerobot-inspect", formatter_class=_Formatter,
@@ -56,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "example:\n  lerobot-inspect audit data_fixtures/tiny",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_audit, _add_fixture):
+    for add in (_add_audit, _add_fixture, _add_bench):
         add(subparsers)
     return parser
 

@@ -179,3 +179,11 @@ def test_dataloader_workers_give_the_same_samples(tiny_root):
     loader = torch.utils.data.DataLoader(subset, batch_size=4, num_workers=2)
     got = torch.cat([batch["index"] for batch in loader])
     assert got.tolist() == [int(dataset[i]["index"]) for i in indices]
+
+
+def test_spawned_workers_unpickle_the_dataset(av1_multifile_root):
+    dataset = MapDataset(av1_multifile_root)
+    dataset[0]  # opens decoders and the camera thread pool, which must not travel
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, [3, 40, 77]), batch_size=None,
+                                         num_workers=1, multiprocessing_context="spawn")
+    assert [int(s["index"]) for s in loader] == [3, 40, 77]

@@ -50,6 +50,13 @@ class DecoderCache:
         self._pid = os.getpid()
         self.opened = 0
 
+    def __getstate__(self) -> dict:
+        """Pickled (spawned DataLoader workers): the copy starts empty, decoders stay behind."""
+        return {"capacity": self.capacity}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["capacity"])  # type: ignore[misc]
+
     def get(self, key: Hashable, open_decoder: Callable[[], object]) -> object:
         """The cached decoder for `key`, opening it with `open_decoder()` on a miss."""
         with self._lock:

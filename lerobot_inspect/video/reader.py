@@ -50,7 +50,7 @@ class VideoReader:
     def __getstate__(self) -> dict:
         """Pickled into DataLoader workers (spawn): open decoders and threads stay behind."""
         state = self.__dict__.copy()
-        state.update(_pool=None, _pool_pid=-1, _lock=None, decoders=DecoderCache(self.decoders.capacity))
+        state.update(_pool=None, _pool_pid=-1, _lock=None)
         return state
 
     def __setstate__(self, state: dict) -> None:

@@ -1,0 +1,236 @@
+"""`lerobot-inspect bench`: loaders side by side on the same data, in one run.
+
+Each configuration runs in a fresh spawned process so its peak RSS is its own, one after the
+other (never concurrently: these machines have two cores and ratios are only honest when the
+configurations share the same conditions). Throughput figures are reported as ratios to the
+decode ceiling measured in the same run: sequential TorchCodec decoding of the same frames.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CONFIGS", "BenchConfig", "run_bench"]
+
+FIGURES = ("samples_per_s", "frames_per_s", "ceiling_ratio", "bytes_over_floor", "first_batch_s",
+           "peak_rss_mb", "randomness_frac")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One loader configuration: `run(root, budget)` returns raw measurements in the child process."""
+
+    name: str
+    description: str
+    run: Callable[[str, dict[str, Any]], dict[str, Any]]
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+# ---------------------------------------------------------------------- measurement helpers
+def _peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024.0
+
+
+def _iterate(samples: Iterable[Any], *, limit: int, count_frames: Callable[[Any], int],
+             episode_of: Callable[[Any], Sequence[int]] | None = None) -> dict[str, Any]:
+    """Drain up to `limit` samples (or batches), timing each arrival."""
+    start = time.perf_counter()
+    arrivals: list[float] = []
+    frames = 0
+    produced = 0
+    episodes: list[Sequence[int]] = []
+    for item in samples:
+        arrivals.append(time.perf_counter())
+        frames += count_frames(item)
+        if episode_of is not None:
+            episodes.append(episode_of(item))
+        produced += len(episodes[-1]) if episode_of is not None else 1
+        if produced >= limit:
+            break
+    elapsed = max(time.perf_counter() - start, 1e-9)
+    gaps = np.diff(np.asarray([start, *arrivals]))
+    result = {
+        "samples": produced, "seconds": elapsed, "samples_per_s": produced / elapsed,
+        "frames_per_s": frames / elapsed, "first_batch_s": float(gaps[0]) if len(gaps) else None,
+        "latency_ms": {f"p{q}": float(np.percentile(gaps, q) * 1e3) for q in (50, 95, 99)} if len(gaps) else None,
+    }
+    if episodes and all(len(e) > 1 for e in episodes):
+        result["randomness_frac"] = float(np.mean([len(set(e)) / len(e) for e in episodes]))
+    return result
+
+
+def _video_frames_in(sample: dict[str, Any], video_keys: Sequence[str]) -> int:
+    total = 0
+    for key in video_keys:
+        value = sample[key]
+        total += 1 if value.ndim == 3 else int(np.prod(value.shape[:-3]))
+    return total
+
+
+# ---------------------------------------------------------------------- configurations
+def _map_dataset(root: str, budget: dict[str, Any], *, shuffle: bool, workers: int) -> dict[str, Any]:
+    from torch.utils.data import DataLoader
+
+    from lerobot_inspect import MapDataset
+    from lerobot_inspect.sampler import EpisodeAwareSampler
+
+    dataset = MapDataset(root)
+    meta = dataset.meta
+    sampler = EpisodeAwareSampler(meta.dataset_from_index, meta.dataset_to_index, shuffle=shuffle,
+                                  seed=budget["seed"])
+    batch = budget["batch_size"]
+    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers,
+                        persistent_workers=False)
+    keys = meta.video_keys
+    return _iterate(loader, limit=budget["samples"],
+                    count_frames=lambda b: sum(int(np.prod(b[k].shape[:-3])) for k in keys),
+                    episode_of=lambda b: b["episode_index"].tolist())
+
+
+def _decode_ceiling(root: str, budget: dict[str, Any]) -> dict[str, Any]:
+    """Sequential decode of the frames the loaders read: the ceiling no loader can pass."""
+    from torchcodec.decoders import VideoDecoder
+
+    from lerobot_inspect.format import DatasetMeta
+
+    meta = DatasetMeta.open(root)
+    wanted = budget["samples"] * max(1, len(meta.video_keys))
+    frames = 0
+    start = time.perf_counter()
+    first = None
+    for camera in meta.video_keys:
+        for rel in meta.video_files(camera):
+            decoder = VideoDecoder(meta.path(rel), seek_mode="approximate")
+            step = 64
+            for begin in range(0, len(decoder), step):
+                batch = decoder.get_frames_in_range(start=begin, stop=min(begin + step, len(decoder)))
+                frames += len(batch.data)
+                first = first or time.perf_counter() - start
+                if frames >= wanted:
+                    break
+            if frames >= wanted:
+                break
+    elapsed = time.perf_counter() - start
+    return {"samples": None, "seconds": elapsed, "frames_per_s": frames / elapsed, "samples_per_s": None,
+            "first_batch_s": first}
+
+
+def _naive_exact(root: str, budget: dict[str, Any]) -> dict[str, Any]:
+    """Open each episode's MP4 with seek_mode='exact' (a full-file scan) and decode its frames."""
+    from torchcodec.decoders import VideoDecoder
+
+    from lerobot_inspect.format import DatasetMeta
+
+    meta = DatasetMeta.open(root)
+    rng = np.random.default_rng(budget["seed"])
+    order = rng.permutation(meta.num_episodes)
+    frames = samples = 0
+    start = time.perf_counter()
+    first = None
+    for episode in order.tolist():
+        length = int(meta.lengths[episode])
+        for camera in meta.video_keys:
+            begin, _ = meta.video_span_s(episode, camera)
+            decoder = VideoDecoder(meta.path(meta.video_file(episode, camera)), seek_mode="exact")
+            batch = decoder.get_frames_played_at(seconds=(begin + np.arange(length) / meta.fps).tolist())
+            frames += len(batch.data)
+        samples += length
+        first = first or time.perf_counter() - start
+        if samples >= budget["samples"]:
+            break
+    elapsed = time.perf_counter() - start
+    return {"samples": samples, "seconds": elapsed, "samples_per_s": samples / elapsed,
+            "frames_per_s": frames / elapsed, "first_batch_s": first}
+
+
+CONFIGS: dict[str, BenchConfig] = {
+    config.name: config
+    for config in (
+        BenchConfig("decode_ceiling", "sequential TorchCodec decode of the same files", _decode_ceiling,
+                    ("ceiling",)),
+        BenchConfig("map_shuffled_w0", "MapDataset + EpisodeAwareSampler(shuffle), 0 workers",
+                    lambda root, b: _map_dataset(root, b, shuffle=True, workers=0), ("map",)),
+        BenchConfig("map_shuffled_w2", "MapDataset + EpisodeAwareSampler(shuffle), 2 workers",
+                    lambda root, b: _map_dataset(root, b, shuffle=True, workers=2), ("map",)),
+        BenchConfig("map_sequential_w0", "MapDataset + EpisodeAwareSampler(in order), 0 workers",
+                    lambda root, b: _map_dataset(root, b, shuffle=False, workers=0), ("map",)),
+        BenchConfig("naive_exact", "per episode: VideoDecoder(seek_mode='exact') reads the whole MP4",
+                    _naive_exact, ("baseline",)),
+    )
+}
+
+
+def _run_one(name: str, root: str, budget: dict[str, Any]) -> dict[str, Any]:
+    result = CONFIGS[name].run(root, budget)
+    result["peak_rss_mb"] = _peak_rss_mb()
+    return result
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+    import torchcodec
+
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
+            "torch": torch.__version__, "torchcodec": torchcodec.__version__,
+            "torch_threads": torch.get_num_threads()}
+
+
+def run_bench(
+    root: str,
+    *,
+    configs: Sequence[str] | None = None,
+    samples: int = 2000,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Run the configurations one after the other, each in its own process; figures per config."""
+    names = list(configs or CONFIGS)
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        from lerobot_inspect.errors import OptionError
+
+        raise OptionError(f"unknown bench configuration(s) {unknown}; choose among {list(CONFIGS)}")
+    budget = {"samples": samples, "batch_size": batch_size, "seed": seed}
+    results: dict[str, dict[str, Any]] = {}
+    context = get_context("spawn")
+    for position, name in enumerate(names, 1):
+        if progress:
+            progress(f"[{position}/{len(names)}] {name}: {CONFIGS[name].description}")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            try:
+                raw = pool.submit(_run_one, name, str(root), budget).result()
+            except Exception as exc:  # a failing configuration is reported, the others still run
+                raw = {"error": f"{type(exc).__name__}: {exc}"}
+        results[name] = raw
+        if progress and "error" not in raw:
+            progress(f"      {raw.get('samples_per_s') or 0:9.1f} samples/s  {raw.get('frames_per_s') or 0:9.1f} "
+                     f"frames/s  peak RSS {raw.get('peak_rss_mb', 0):.0f} MB")
+    ceiling = results.get("decode_ceiling", {}).get("frames_per_s")
+    for raw in results.values():
+        for figure in FIGURES:
+            raw.setdefault(figure, None)
+        if ceiling and raw.get("frames_per_s"):
+            raw["ceiling_ratio"] = raw["frames_per_s"] / ceiling
+    return {"root": str(root), "budget": budget, "machine": machine_info(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "configs": results}
+
+
+def write_json(report: dict[str, Any], path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(report, handle, indent=2)
