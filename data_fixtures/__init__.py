@@ -1,0 +1,31 @@
+"""Deterministic generator of real LeRobot v3 datasets whose frames say who they are.
+
+`generate_dataset` writes the exact on-disk layout LeRobot 0.6.x writes (Parquet + concatenated
+MP4s); every video frame carries a `FrameCode` (camera, episode, frame) that survives AV1/H.264, so
+loader tests check they decoded the right frame. `cached_dataset` builds each configuration once.
+A tiny committed copy lives in `data_fixtures/tiny/`.
+"""
+
+from data_fixtures.framecode import FrameCode, decode_frame_code, encode_frame_code
+from data_fixtures.generator import (
+    DEFAULT_TASKS,
+    GENERATOR_VERSION,
+    add_fixture_parser,
+    cached_dataset,
+    camera_keys,
+    frame_values,
+    generate_dataset,
+)
+
+__all__ = [
+    "DEFAULT_TASKS",
+    "GENERATOR_VERSION",
+    "FrameCode",
+    "add_fixture_parser",
+    "cached_dataset",
+    "camera_keys",
+    "decode_frame_code",
+    "encode_frame_code",
+    "frame_values",
+    "generate_dataset",
+]
