@@ -1,0 +1,42 @@
+"""Shuffle-quality references: LeRobot's frame reservoir over a sequential stream, in one pure function.
+
+LeRobot's `StreamingLeRobotDataset` (0.6.x, LEROBOT_V3_FORMAT.md section 4) shuffles by pushing
+frames into a reservoir of `buffer_size` (default 1000) and yielding a random slot per new frame.
+Over a stream that reads episodes in order, a batch can only mix the episodes whose frames are
+in the reservoir at that moment, which is what `randomness_fraction` (from `pool`) measures
+against our episode pool and the `datasets` pipeline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lerobot_inspect.errors import OptionError
+from lerobot_inspect.pool import randomness_fraction
+from lerobot_inspect.streaming_hf import reservoir_shuffle
+
+__all__ = ["batch_episode_ids", "randomness_fraction", "reservoir_shuffle_order"]
+
+
+def reservoir_shuffle_order(num_frames: int, *, buffer_size: int, seed: int) -> np.ndarray:
+    """Order (int64 positions 0..num_frames-1) in which a reservoir of `buffer_size` yields a
+    sequential stream of `num_frames` frames: a permutation, pure in (num_frames, buffer_size, seed).
+
+    The same reservoir code as `DatasetsPipeline`'s frame buffer, so both references agree."""
+    if isinstance(num_frames, bool) or not isinstance(num_frames, int | np.integer) or num_frames < 0:
+        raise OptionError(f"num_frames={num_frames!r}; it must be an integer >= 0")
+    rng = np.random.default_rng(seed)
+    return np.fromiter(reservoir_shuffle(range(int(num_frames)), buffer_size=buffer_size, rng=rng),
+                       dtype=np.int64, count=int(num_frames))
+
+
+def batch_episode_ids(episode_ids: np.ndarray, *, batch_size: int) -> np.ndarray:
+    """A stream's episode ids cut into full batches, (n_batches, batch_size); the short tail is
+    dropped (as `drop_last=True`), so every batch has the same denominator."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise OptionError(f"batch_size={batch_size!r}; it must be an integer >= 1")
+    ids = np.asarray(episode_ids)
+    n_batches = len(ids) // batch_size
+    if n_batches == 0:
+        raise OptionError(f"{len(ids)} samples make no full batch of batch_size={batch_size}")
+    return ids[: n_batches * batch_size].reshape(n_batches, batch_size)
