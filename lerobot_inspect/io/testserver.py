@@ -154,7 +154,12 @@ class TestServer:
             self._counters.faults_injected = 0
 
     def stats(self) -> dict[str, Any]:
-        """What the server sent: totals, per status, per fault kind and per path (URL path)."""
+        """What the server sent: totals, per status, per fault kind and per path (URL path).
+
+        Bytes are counted as they are handed to the socket, before the client can see them, so a
+        test that has its bytes may read the counters at once. A write that fails because the
+        client hung up still counts its chunk: that is the cost of a retried whole-file answer.
+        """
         c = self._counters
         with c.lock:
             return {
@@ -271,8 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(416)
             self.send_header("Content-Range", f"bytes */{size}")
             self.send_header("Content-Length", "0")
-            self.end_headers()
             owner._count(url_path, status=416)
+            self.end_headers()
             return
         if requested is None or fault == "full_body":
             status, (start, stop) = 200, (0, size)
@@ -292,8 +297,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(length))
         if status == 206:
             self.send_header("Content-Range", f"bytes {claimed[0]}-{claimed[1] - 1}/{size}")
-        self.end_headers()
+        # Count before sending: a client that has its bytes may read the counters at once.
         owner._count(url_path, status=status)
+        self.end_headers()
         if not send_body:
             return
 
@@ -307,13 +313,13 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk = handle.read(min(_CHUNK, to_send - sent))
                 if not chunk:
                     break
+                owner._count(url_path, n_bytes=len(chunk))
                 try:
                     self.wfile.write(chunk)
                 except OSError:  # the client went away (e.g. it closed a 200 it did not want)
                     self.close_connection = True
                     break
                 sent += len(chunk)
-                owner._count(url_path, n_bytes=len(chunk))
         if fault == "reset":
             # SO_LINGER 0 turns close() into a TCP RST: the client sees "connection reset by peer".
             # Close every handle now, before socketserver's graceful shutdown(SHUT_WR) sends a FIN.
@@ -328,8 +334,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_empty(self, status: int, url_path: str) -> None:
         self.send_response(status)
         self.send_header("Content-Length", "0")
-        self.end_headers()
         self.server.owner._count(url_path, status=status)
+        self.end_headers()
 
 
 @contextlib.contextmanager
