@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lerobot_inspect.errors import LeRobotInspectError
+import numpy as np
+
+from lerobot_inspect.errors import DecodeError, LeRobotInspectError
 from lerobot_inspect.format import DatasetMeta, Finding, summarize, validate, validate_meta
 
-__all__ = ["AuditReport", "audit_dataset", "dataset_summary"]
+__all__ = ["AuditReport", "DecodeCheck", "audit_dataset", "dataset_summary", "decode_check"]
 
 
 @dataclass
@@ -69,13 +71,126 @@ def dataset_summary(meta: DatasetMeta) -> dict[str, Any]:
     }
 
 
-def audit_dataset(root: str) -> AuditReport:
-    """Open, summarise and validate; an unopenable dataset gives a report with one error finding."""
+def audit_dataset(root: str, *, decode: bool = False) -> AuditReport:
+    """Open, summarise and validate; an unopenable dataset gives a report with one error finding.
+
+    `decode=True` adds `decode_check` (decodes 3 frames per episode and camera: seconds, not
+    minutes, but it reads video, so the metadata-only audit stays the default)."""
     try:
         meta = DatasetMeta.open(root)
     except LeRobotInspectError:
         return AuditReport(str(root), {}, validate(root))
-    return AuditReport(str(root), dataset_summary(meta), validate_meta(meta))
+    findings = validate_meta(meta)
+    if decode and not any(f.severity == "error" for f in findings):
+        findings = findings + decode_check(meta).findings
+    return AuditReport(str(root), dataset_summary(meta), findings)
+
+
+@dataclass
+class DecodeCheck:
+    """What `decode_check` decoded (`rows`: one dict per frame asked for) and what it found."""
+
+    rows: list[dict[str, Any]]
+    findings: list[Finding]
+
+    def table(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+
+def _decoded_frame_count(decoder: Any) -> int | None:
+    try:
+        return len(decoder)
+    except Exception:  # a decoder without a length tells us nothing; the pts check still runs
+        return None
+
+
+def decode_check(meta_or_root: DatasetMeta | str, *, frames_per_episode: int = 3,
+                 progress: Any = None) -> DecodeCheck:
+    """Decode the first / middle / last frame of every episode and camera through the loader.
+
+    Why these checks, on any dataset (no fixture codes needed):
+    - the decoder refuses a frame whose pts is off the request by more than tolerance
+      (FrameTimestampError): spans that are not on the frame grid, or that point past the file;
+    - the MP4 must hold exactly the frames meta/episodes gives its episodes: a file with more or
+      fewer frames than the sum of its episodes' lengths means every span after the mismatch is off;
+    - the last frame of an episode must differ from the first frame of the next episode in the same
+      MP4. A one-frame shift of from/to_timestamp passes the pts check (the neighbour frame is on the
+      grid) but makes those two requests decode the very same frame: identical pixels.
+    `progress` (optional) is called with each episode as it finishes, for progress bars."""
+    from lerobot_inspect.video.reader import VideoReader
+
+    meta = meta_or_root if isinstance(meta_or_root, DatasetMeta) else DatasetMeta.open(meta_or_root)
+    reader = VideoReader(meta, return_uint8=True)
+    fps = meta.fps
+    lengths = meta.lengths
+    rows: list[dict[str, Any]] = []
+    findings: list[Finding] = []
+    first_frames: dict[tuple[int, str], Any] = {}
+    last_frames: dict[tuple[int, str], Any] = {}
+    for episode in range(meta.num_episodes):
+        length = int(lengths[episode])
+        picks = sorted({0, length // 2, length - 1})[: max(1, frames_per_episode)]
+        if length - 1 not in picks:
+            picks.append(length - 1)
+        for camera in meta.video_keys:
+            rel = meta.video_file(episode, camera)
+            start_s, _ = meta.video_span_s(episode, camera)
+            for frame in picks:
+                row = {"episode_index": episode, "camera": camera, "frame_index": frame,
+                       "timestamp_s": start_s + frame / fps, "file": rel, "ok": True, "error": ""}
+                try:
+                    decoded = reader.frames(episode, camera, [frame / fps])[0]
+                except DecodeError as exc:
+                    row.update(ok=False, error=str(exc))
+                    findings.append(Finding(
+                        "error", "frame-timestamp" if "timestamp" in str(exc) else "frame-decode",
+                        f"frame {frame} (t={frame / fps:.4f}s in the episode) did not decode at its "
+                        f"timestamp: {exc}",
+                        fix="recompute from/to_timestamp in meta/episodes from the MP4, or re-encode the episode",
+                        file=meta.url(rel), episode=episode, camera=camera))
+                    rows.append(row)
+                    break
+                rows.append(row)
+                if frame == 0:
+                    first_frames[episode, camera] = decoded
+                if frame == length - 1:
+                    last_frames[episode, camera] = decoded
+        if progress is not None:
+            progress(episode)
+    for camera in meta.video_keys:
+        for rel, episodes in meta.episodes_in_video_file(camera).items():
+            findings.extend(_file_frame_count(meta, reader, camera, rel, episodes))
+            for left, right in zip(episodes[:-1].tolist(), episodes[1:].tolist(), strict=True):
+                last, first = last_frames.get((left, camera)), first_frames.get((right, camera))
+                if last is not None and first is not None and bool((last == first).all()):
+                    findings.append(Finding(
+                        "error", "episodes-share-frame",
+                        f"the last frame of episode {left} is pixel-identical to the first frame of episode "
+                        f"{right}: both spans decode the same frame, so episode {left}'s from/to_timestamp is "
+                        "shifted by a frame (training gets frame f+1 for frame f)",
+                        fix="recompute from/to_timestamp in meta/episodes from the MP4",
+                        file=meta.url(rel), episode=left, camera=camera))
+    return DecodeCheck(rows, findings)
+
+
+def _file_frame_count(meta: DatasetMeta, reader: Any, camera: str, rel: str, episodes: np.ndarray) -> list[Finding]:
+    """Frames in the MP4 vs the sum of its episodes' lengths (the decoder's header count)."""
+    try:
+        key, open_decoder, _ = reader.episode_source(int(episodes[0]), camera)
+        decoder = reader.decoders.get(key, open_decoder)
+    except LeRobotInspectError:
+        return []  # the per-frame checks above already reported why this file does not open
+    count = _decoded_frame_count(decoder)
+    expected = int(meta.lengths[episodes].sum())
+    if count is None or count == expected:
+        return []
+    return [Finding(
+        "error" if count < expected else "warning", "video-frame-count",
+        f"the MP4 holds {count} frames but meta/episodes gives its episodes {episodes.tolist()[:8]} "
+        f"{expected} frames in total", fix="re-encode the file or fix the episodes' lengths and spans",
+        file=meta.url(rel), episode=int(episodes[0]), camera=camera)]
 
 
 def format_report(report: AuditReport) -> str:

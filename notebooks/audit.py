@@ -1,0 +1,92 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="Dataset audit")
+
+with app.setup:
+    from pathlib import Path
+
+    import marimo as mo
+    import pandas as pd
+
+    from lerobot_inspect import charts
+    from lerobot_inspect.probes.audit import audit_dataset, decode_check, format_report
+
+
+@app.function
+def default_dataset() -> str:
+    """The committed tiny fixture next to this notebook (generated into the temp dir if absent)."""
+    tiny = Path(mo.notebook_dir() or ".").resolve().parent / "data_fixtures" / "tiny"
+    if (tiny / "meta" / "info.json").exists():
+        return str(tiny)
+    from data_fixtures import cached_dataset
+
+    return str(cached_dataset(episodes=5, length_range=(20, 40), episodes_per_file=2))
+
+
+@app.cell
+def _():
+    mo.md("""
+    # Dataset audit
+
+    **What this shows:** what the dataset holds (episodes, frames, cameras, files) and everything
+    wrong with it: metadata checks, then the first, middle and last frame of every episode and
+    camera decoded through the loader. **How to read it:** errors first; a red cell in the decode
+    grid names an episode and camera whose video spans disagree with the MP4.
+    """)
+    return
+
+
+@app.cell
+def _():
+    args = mo.cli_args()
+    dataset_root = mo.ui.text(value=str(args.get("dataset") or default_dataset()), label="dataset root", full_width=True)
+    decode = mo.ui.checkbox(value=bool(args.get("decode", True)), label="decode first/middle/last frames")
+    run = mo.ui.run_button(label="Run the audit")
+    mo.vstack([dataset_root, mo.hstack([decode, run], justify="start")])
+    return args, dataset_root, decode, run
+
+
+@app.cell
+def _(args, dataset_root, run):
+    mo.stop(not (run.value or "dataset" in args), mo.md("Press **Run the audit**."))
+    report = audit_dataset(dataset_root.value)
+    mo.md(f"```text\n{format_report(report)}\n```")
+    return (report,)
+
+
+@app.cell
+def _(decode, report):
+    mo.stop(not decode.value or not report.summary, mo.md("Decode check skipped."))
+    _episodes = int(report.summary["episodes"])
+    with mo.status.progress_bar(total=_episodes, title="Decoding frames") as _bar:
+        decoded = decode_check(report.root, progress=lambda _episode: _bar.update())
+    return (decoded,)
+
+
+@app.cell
+def _(decoded, report):
+    findings = pd.DataFrame([f.to_dict() for f in report.findings + decoded.findings],
+                            columns=["severity", "code", "message", "fix", "file", "episode", "camera"])
+    counts = findings["severity"].value_counts()
+    verdict = f"{int(counts.get('error', 0))} errors, {int(counts.get('warning', 0))} warnings"
+    mo.md(f"**Verdict:** {verdict}")
+    return findings, verdict
+
+
+@app.cell
+def _(decoded):
+    chart = charts.decode_grid(decoded.table())
+    chart
+    return (chart,)
+
+
+@app.cell
+def _(findings):
+    table = findings
+    table
+    return (table,)
+
+
+if __name__ == "__main__":
+    app.run()
