@@ -404,7 +404,7 @@ def test_s3_range_read_through_moto(tmp_path: Path) -> None:
     try:
         host, port = server.get_host_and_port()
         options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": f"http://{host}:{port}",
-                                                                             "region_name": "us-east-1"}}
+                                                                             "region_name": "eu-west-1"}}
         fs = s3fs.S3FileSystem(**options, skip_instance_cache=True)
         fs.mkdir("lerobot-test-bucket")
         payload = np.random.default_rng(2).bytes(3 * MB)
