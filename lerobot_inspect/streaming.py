@@ -1,0 +1,365 @@
+"""StreamingDataset: a torch IterableDataset that reads a LeRobot v3 dataset through an episode pool.
+
+Each consumer (one DataLoader worker of one rank) owns a disjoint set of episodes for the epoch and
+keeps `pool_size` of them admitted; every sample is drawn from the pool (with `shuffle=True`,
+proportionally to the frames each admitted episode has left), so a batch mixes many episodes while
+a consumer only ever holds the rows of a few. The schedule is integers computed by
+`lerobot_inspect.pool` from (seed, epoch, rank, worker); this module is the I/O shell around it.
+
+Samples are produced by the map-style code (`MapDataset.sample` over a one-episode view, which
+reads only that episode's row group), so a streamed sample equals `MapDataset(root)[i]` for the
+same frame: keys, order, dtypes, windows, pads, task and (same decoder path) video, bit for bit.
+An episode's rows are read when its first sample is due; video is decoded only for the frame
+being emitted and its window, each distinct frame once per sample.
+
+Consumers and uneven counts. rank/world_size come from the arguments, else torch.distributed when
+initialized, else the RANK/WORLD_SIZE environment variables, else (0, 1); the worker comes from
+`torch.utils.data.get_worker_info()`. Consumer `rank * num_workers + worker` serves the episodes
+`pool.split_episodes` gives it: every frame of the selected episodes exactly once per epoch over
+all consumers, nothing padded, nothing dropped. Episodes are not split, so consumers (and ranks)
+can differ by up to one longest episode of frames; a rank's DataLoader then yields fewer batches
+than another's. A lock-step training loop should stop the epoch after the smallest rank's batch
+count (`rank_batch_counts`) or use DDP's `Join`; `samples_seen` stays valid either way.
+
+Exact resume. `state_dict(samples_seen=N)` takes N = samples consumed over all ranks since the
+epoch began (MosaicML Streaming's approach: the main-process dataset cannot see what workers
+yielded). On resume each consumer recomputes its schedule and skips its first k entries without
+reading or decoding them. Turning N into per-consumer k needs the consumption model in
+`pool.resume_point`: every rank has a DataLoader over this dataset with the same `batch_size`
+given here (DataLoader `batch_size=None` means 1), drop_last=False, in-order delivery (torch
+asks workers round robin), and N ends on a whole batch. With more than one DataLoader worker the
+batch size decides which worker served which sample, so resuming mid-epoch without `batch_size`
+is refused. The DataLoader's num_workers is not visible to the main-process dataset: pass it to
+`state_dict(num_workers=...)` to have a mismatch refused; left out, the resumed loader's own
+count is trusted (it must equal the checkpoint's).
+
+Epochs: `set_epoch(e)` before each epoch (as with DistributedSampler). The dataset does not
+advance by itself, because with DataLoader workers the main-process copy never sees an epoch end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal, get_args
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from lerobot_inspect import pool
+from lerobot_inspect.errors import OptionError, ResumeError, check_option
+from lerobot_inspect.format import DatasetMeta
+from lerobot_inspect.map_dataset import MapDataset, resolve_delta_keys
+from lerobot_inspect.video.reader import VideoReader
+
+__all__ = ["Pipeline", "StreamingDataset", "resolve_rank"]
+
+Pipeline = Literal["pool", "datasets"]
+
+# state["num_workers"] when the saving run did not say how many DataLoader workers it used.
+UNKNOWN_NUM_WORKERS = -1
+
+
+def _int_option(name: str, value: object, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise OptionError(f"{name}={value!r}; it must be an integer >= {minimum}")
+    return int(value)
+
+
+def resolve_rank(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
+    """(rank, world_size): the arguments, else torch.distributed, else RANK/WORLD_SIZE, else (0, 1).
+
+    Resolved once, in the process that builds the dataset: DataLoader workers inherit the answer
+    instead of asking a process group they are not part of."""
+    if (rank is None) != (world_size is None):
+        raise OptionError(f"rank={rank!r}, world_size={world_size!r}; pass both or neither")
+    if rank is None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world_size = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        elif "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+            try:
+                rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+            except ValueError:
+                raise OptionError(
+                    f"RANK={os.environ['RANK']!r}, WORLD_SIZE={os.environ['WORLD_SIZE']!r} are not integers; "
+                    "fix the environment or pass rank= and world_size=") from None
+        else:
+            rank, world_size = 0, 1
+    world_size = _int_option("world_size", world_size, minimum=1)
+    rank = _int_option("rank", rank, minimum=0)
+    if rank >= world_size:
+        raise OptionError(f"rank={rank} but world_size={world_size}; rank must be in 0..{world_size - 1}")
+    return rank, world_size
+
+
+class StreamingDataset(IterableDataset):
+    """Episode-pool streaming over a LeRobot v3 root (local path or any fsspec URL).
+
+    `pool_size` episodes per consumer are admitted at a time: larger mixes batches better and
+    holds more rows (and, with a byte cache, more video) in memory. `shuffle=False` streams the
+    consumer's episodes in dataset order, frame by frame. `batch_size` is the DataLoader's batch
+    size (needed for exact resume with several workers, see the module docstring).
+    `decode_video=False` leaves the video keys (and their `_is_pad`) out of the samples, for probes
+    and tests that only need the order; the schedule is the same.
+    `pipeline="datasets"` delegates to the Hugging Face `datasets` pipeline
+    (`lerobot_inspect.streaming_hf.DatasetsPipeline`) with the same options, for comparison.
+    """
+
+    def __init__(
+        self,
+        root: str | Any,
+        *,
+        episodes: Sequence[int] | None = None,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        tolerance_s: float = 1e-4,
+        return_uint8: bool = False,
+        shuffle: bool = True,
+        seed: int = 0,
+        pool_size: int = 16,
+        rank: int | None = None,
+        world_size: int | None = None,
+        pipeline: Pipeline = "pool",
+        batch_size: int | None = None,
+        image_transforms: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        video_reader: VideoReader | None = None,
+        decode_video: bool = True,
+    ) -> None:
+        check_option("pipeline", pipeline, get_args(Pipeline))
+        self.pipeline = pipeline
+        self.seed = _int_option("seed", seed, minimum=0)
+        self.pool_size = _int_option("pool_size", pool_size, minimum=1)
+        self.batch_size = None if batch_size is None else _int_option("batch_size", batch_size, minimum=1)
+        self.shuffle = bool(shuffle)
+        self.rank, self.world_size = resolve_rank(rank, world_size)
+        self.epoch = 0
+        self._resume: tuple[int, int, dict[str, int]] | None = None  # (epoch, samples_seen, state)
+        self._delegate: Any = None
+        if pipeline == "datasets":
+            self._delegate = _datasets_pipeline(
+                root, episodes=episodes, delta_timestamps=delta_timestamps, tolerance_s=tolerance_s,
+                return_uint8=return_uint8, shuffle=shuffle, seed=seed, pool_size=pool_size, rank=self.rank,
+                world_size=self.world_size, batch_size=batch_size, image_transforms=image_transforms,
+                video_reader=video_reader, decode_video=decode_video)
+            self.meta = getattr(self._delegate, "meta", None)
+            return
+
+        self.meta = meta = root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)
+        self.root = meta.root
+        self.tolerance_s = tolerance_s
+        self.return_uint8 = return_uint8
+        self.image_transforms = image_transforms
+        self.delta_timestamps = dict(delta_timestamps) if delta_timestamps else None
+        self.deltas = resolve_delta_keys(meta, delta_timestamps, tolerance_s=tolerance_s)
+        if episodes is None:
+            selected = np.arange(meta.num_episodes, dtype=np.int64)
+        else:
+            selected = np.unique(np.asarray(list(episodes), dtype=np.int64))
+            outside = selected[(selected < 0) | (selected >= meta.num_episodes)]
+            if outside.size:
+                raise OptionError(
+                    f"episodes={list(episodes)} has {outside.tolist()} outside [0, {meta.num_episodes}) "
+                    f"for {meta.root}")
+            if selected.size == 0:
+                raise OptionError(f"episodes=[] selects nothing from {meta.root}; pass None for all episodes")
+        # Episode positions of the schedule index this array, i.e. the selection in dataset order.
+        self.selected_episodes = selected
+        self.episode_lengths = meta.lengths[selected]
+        self.decode_video = bool(decode_video)
+        self.video = video_reader or VideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def num_frames(self) -> int:
+        """Frames per epoch over all consumers."""
+        if self._delegate is not None:
+            return int(self._delegate.num_frames)
+        return int(self.episode_lengths.sum())
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.selected_episodes)
+
+    def _schedule_options(self, epoch: int) -> dict[str, Any]:
+        return {"seed": self.seed, "epoch": epoch, "shuffle": self.shuffle}
+
+    def rank_frame_counts(self, epoch: int | None = None) -> np.ndarray:
+        """Frames each rank serves in `epoch` (default: the current one), shape (world_size,).
+
+        Independent of the DataLoader's num_workers: a rank's workers split the rank's share."""
+        epoch = self.epoch if epoch is None else epoch
+        counts = pool.consumer_frame_counts(self.episode_lengths, n_consumers=self.world_size,
+                                            **self._schedule_options(epoch))
+        return counts
+
+    def rank_batch_counts(self, *, num_workers: int, epoch: int | None = None) -> np.ndarray:
+        """Batches each rank's DataLoader yields in `epoch`: stop lock-step training at the minimum."""
+        epoch = self.epoch if epoch is None else epoch
+        workers = max(_int_option("num_workers", num_workers, minimum=0), 1)
+        counts = pool.consumer_frame_counts(self.episode_lengths, n_consumers=self.world_size * workers,
+                                            **self._schedule_options(epoch))
+        return pool.rank_batch_counts(counts, world_size=self.world_size, num_workers=workers,
+                                      batch_size=self.batch_size or 1)
+
+    def __len__(self) -> int:
+        """Samples this rank yields in the current epoch (the full epoch, also when resuming)."""
+        if self._delegate is not None:
+            return len(self._delegate)
+        return int(self.rank_frame_counts()[self.rank])
+
+    # ------------------------------------------------------------------ epochs and resume
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch the next iteration streams; a loaded resume point of another epoch is dropped."""
+        epoch = _int_option("epoch", epoch, minimum=0)
+        if self._delegate is not None:
+            self._delegate.set_epoch(epoch)
+        self.epoch = epoch
+        if self._resume is not None and self._resume[0] != epoch:
+            self._resume = None
+
+    def state_dict(self, *, samples_seen: int, num_workers: int | None = None) -> dict[str, int]:
+        """A few integers that let `load_state_dict` continue this epoch after `samples_seen` samples.
+
+        `samples_seen` counts the samples consumed over all ranks since the current epoch began
+        (for lock-step ranks: world_size * batch_size * completed steps, less the short batches).
+        `num_workers` is the DataLoader's; give it so a resume with another count is refused."""
+        if self._delegate is not None:
+            return self._delegate.state_dict(samples_seen=samples_seen)
+        samples_seen = _int_option("samples_seen", samples_seen, minimum=0)
+        known = num_workers
+        state = pool.make_state(
+            seed=self.seed, epoch=self.epoch, samples_seen=samples_seen, episode_lengths=self.episode_lengths,
+            world_size=self.world_size, num_workers=0 if known is None else _int_option(
+                "num_workers", known, minimum=0),
+            batch_size=self.batch_size or 1, pool_size=self.pool_size, shuffle=self.shuffle)
+        if known is None:
+            state["num_workers"] = UNKNOWN_NUM_WORKERS
+        if samples_seen and samples_seen < self.num_frames and known is not None:
+            self._resume_point(state["epoch"], samples_seen, int(known))  # refuse a mid-batch count now
+        return state
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        """Continue from `state` at the next `iter()`: the stream resumes with the exact next sample.
+
+        Refuses (ResumeError) a state from another dataset, episode selection, seed, pool size,
+        shuffle setting or, mid-epoch, another world size / batch size / worker count."""
+        if self._delegate is not None:
+            self._delegate.load_state_dict(state)
+            return
+        if not isinstance(state, Mapping):
+            raise ResumeError(
+                f"state is a {type(state).__name__}; pass the dict StreamingDataset.state_dict() returned")
+        state = dict(state)
+        saved_workers = state.get("num_workers", UNKNOWN_NUM_WORKERS)
+        epoch, samples_seen = self._check_state(state, num_workers=0 if saved_workers == UNKNOWN_NUM_WORKERS
+                                                else saved_workers)
+        self.epoch = epoch
+        self._resume = (epoch, samples_seen, state) if samples_seen else None
+
+    def _check_state(self, state: dict[str, int], *, num_workers: int) -> tuple[int, int]:
+        if state.get("num_workers") == UNKNOWN_NUM_WORKERS:
+            state = {**state, "num_workers": num_workers}
+        mid_epoch = 0 < state.get("samples_seen", 0) < self.num_frames
+        if mid_epoch and self.batch_size is None and state.get("batch_size", 1) != 1:
+            raise ResumeError(
+                f"the checkpoint was taken mid-epoch with batch_size={state['batch_size']}; construct "
+                f"StreamingDataset(..., batch_size={state['batch_size']}) and use that DataLoader batch size")
+        return pool.check_state(
+            state, seed=self.seed, episode_lengths=self.episode_lengths, world_size=self.world_size,
+            num_workers=num_workers, batch_size=self.batch_size or 1, pool_size=self.pool_size,
+            shuffle=self.shuffle)
+
+    def _resume_point(self, epoch: int, samples_seen: int, num_workers: int) -> pool.ResumePoint:
+        workers = max(num_workers, 1)
+        if samples_seen and workers > 1 and self.batch_size is None:
+            raise ResumeError(
+                f"resuming after samples_seen={samples_seen} with num_workers={num_workers}: which worker "
+                "served which sample depends on the DataLoader batch size; pass StreamingDataset(..., "
+                "batch_size=<the DataLoader's batch_size>, or 1 for batch_size=None)")
+        counts = pool.consumer_frame_counts(self.episode_lengths, n_consumers=self.world_size * workers,
+                                            **self._schedule_options(epoch))
+        return pool.resume_point(samples_seen, per_consumer_counts=counts, world_size=self.world_size,
+                                 num_workers=num_workers, batch_size=self.batch_size or 1)
+
+    # ------------------------------------------------------------------ iteration
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self._delegate is not None:
+            return iter(self._delegate)
+        info = get_worker_info()
+        worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 0)
+        epoch, samples_seen = self.epoch, 0
+        if self._resume is not None and self._resume[0] == self.epoch:
+            epoch, samples_seen = self._check_state(self._resume[2], num_workers=num_workers)
+        point = self._resume_point(epoch, samples_seen, num_workers)
+        consumer = point.consumer_for(self.rank, worker, num_workers)
+        return self._stream(epoch, consumer, max(num_workers, 1), int(point.skip_counts[consumer]))
+
+    def consumer_plan(self, *, consumer: int, n_consumers: int, epoch: int | None = None) -> pool.ConsumerPlan:
+        """The integer schedule of one consumer (episode positions index `selected_episodes`)."""
+        return pool.consumer_plan(self.episode_lengths, n_consumers=n_consumers, consumer=consumer,
+                                  pool_size=self.pool_size,
+                                  **self._schedule_options(self.epoch if epoch is None else epoch))
+
+    def _stream(self, epoch: int, consumer: int, num_workers: int, skip: int) -> Iterator[dict[str, Any]]:
+        plan = self.consumer_plan(consumer=consumer, n_consumers=self.world_size * num_workers, epoch=epoch)
+        exhausted_at = dict(zip(plan.episodes.tolist(), plan.exhausted_at.tolist(), strict=True))
+        prefetch = getattr(self.video, "prefetch", None) if self.decode_video else None
+        prefetched = 0  # plan.episodes[:prefetched] were handed to the prefetch hook
+        views: dict[int, MapDataset] = {}
+        samples = plan.samples
+        for position in range(skip, len(samples)):
+            if prefetch is not None:
+                # Everything admitted by now plus the next pool_size admissions.
+                wanted = int(np.searchsorted(plan.admitted_at, position, side="right")) + self.pool_size
+                if wanted > prefetched and prefetched < len(plan.episodes):
+                    upcoming = plan.episodes[prefetched:wanted]
+                    prefetch([int(e) for e in self.selected_episodes[upcoming]])
+                    prefetched = min(wanted, len(plan.episodes))
+            episode_position, frame = int(samples[position, 0]), int(samples[position, 1])
+            view = views.get(episode_position)
+            if view is None:
+                view = views[episode_position] = self._episode_view(episode_position)
+            sample = view.sample(frame)
+            if not self.decode_video:
+                for camera in self.meta.video_keys:
+                    sample.pop(f"{camera}_is_pad", None)
+            yield sample
+            if exhausted_at[episode_position] == position + 1:
+                del views[episode_position]
+
+    def _episode_view(self, episode_position: int) -> MapDataset:
+        """The map-style dataset of one episode: reads only its row group, shares our video reader."""
+        return MapDataset(self.meta, episodes=[int(self.selected_episodes[episode_position])],
+                          delta_timestamps=self.delta_timestamps, tolerance_s=self.tolerance_s,
+                          return_uint8=self.return_uint8, image_transforms=self.image_transforms,
+                          video_reader=self.video if self.decode_video else _NO_VIDEO)
+
+    def __repr__(self) -> str:
+        if self._delegate is not None:
+            return f"StreamingDataset(pipeline='datasets', {self._delegate!r})"
+        return (f"StreamingDataset({self.root!r}, episodes={self.num_episodes}, frames={self.num_frames}, "
+                f"pool_size={self.pool_size}, shuffle={self.shuffle}, seed={self.seed}, epoch={self.epoch}, "
+                f"rank={self.rank}/{self.world_size})")
+
+
+class _NoVideo:
+    """Stands in for the VideoReader when `decode_video=False`: the sample keeps every other key."""
+
+    def frames_for(self, episode: int, requests: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return {}
+
+
+_NO_VIDEO = _NoVideo()
+
+
+def _datasets_pipeline(root: Any, **options: Any) -> Any:
+    """The Hugging Face `datasets` pipeline, imported only when asked for (it pulls in `datasets`)."""
+    try:
+        from lerobot_inspect.streaming_hf import DatasetsPipeline
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("lerobot_inspect.streaming_hf",):
+            raise
+        raise OptionError(
+            "pipeline='datasets' needs lerobot_inspect/streaming_hf.py (DatasetsPipeline), which this "
+            "installation does not have yet; use pipeline='pool'") from exc
+    return DatasetsPipeline(root, **options)
