@@ -421,3 +421,15 @@ def test_s3_range_read_through_moto(tmp_path: Path) -> None:
             reader.read(join(root, "missing.mp4"), 0, 10)
     finally:
         server.stop()
+
+
+def test_small_range_reads_are_not_delayed_by_nagle(server) -> None:
+    """Each small read used to wait ~200 ms for a delayed ACK: the benchmark would measure that."""
+    fs, root = open_root(server.url)
+    reader = RangeReader(fs)
+    url = join(root, "small.bin")
+    reader.read(url, 0, 1)
+    began = time.perf_counter()
+    for offset in range(20):
+        reader.read(url, offset, offset + 100)
+    assert time.perf_counter() - began < 2.0
