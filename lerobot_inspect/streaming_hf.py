@@ -22,10 +22,18 @@ Resume follows the native `datasets` semantics, on purpose: `state_dict()` is th
 iterator state at the last episode this process pulled, plus a few integers. On
 `load_state_dict` the stream continues after that episode with EMPTY buffers, so the episodes
 waiting in the `datasets` shuffle buffer, the frames waiting in our frame reservoir and the
-unyielded rest of the episode being exploded are lost, and nothing is repeated within the epoch.
-We do not patch that: the resume notebook measures the losses against `pipeline="pool"`, which
-resumes exactly. With DataLoader workers the main-process object never iterates, so its state is
-the initial one; native resume with workers needs torchdata's StatefulDataLoader (not used here).
+unyielded rest of the episode being exploded are lost. Samples can also come twice: with
+shuffling, some checkpoints make `datasets` hand out again an episode already pulled (measured: 19
+repeats out of 180 frames for one checkpoint on the 8-episode test fixture). The order after
+resume differs too (the shuffle RNGs restart). Without shuffling, resume restarts at the next
+episode boundary: exactly the rest of the current episode is lost. We do not patch any of this:
+the resume notebook measures it (`probes.resume.resume_comparison`) against `pipeline="pool"`, which resumes exactly.
+With DataLoader workers the main-process object never iterates, so its state is the initial one;
+native resume with workers needs torchdata's StatefulDataLoader (not used here).
+
+Cost to know about: `datasets` sleeps `datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN` (5 s) at
+the end of every interleaved Parquet pass (a pyarrow thread-teardown workaround), so each epoch,
+each resumed pass and each early stop of this pipeline pays it. We leave that global alone.
 """
 
 from __future__ import annotations
