@@ -74,6 +74,7 @@ class NotebookPage:
     verdict: str
     page: str
     duration_s: float
+    level: str = "ok"
     error: str = ""
     command: str = ""
 
@@ -178,7 +179,8 @@ def _run_notebook_here(notebook: Path, args: list[str]) -> dict[str, Any]:
         return {"status": "failed", "verdict": "did not finish",
                 "blocks": blocks, "error": "the notebook stopped before it computed its verdict "
                 "(a cell called mo.stop or raised; the page shows how far it got)"}
-    return {"status": "ok", "verdict": str(verdict), "blocks": blocks, "error": ""}
+    level = str(defs.get("verdict_level", "ok"))
+    return {"status": "ok", "verdict": str(verdict), "level": level, "blocks": blocks, "error": ""}
 
 
 def _child_main(notebook: str, out: str, args: list[str]) -> int:
@@ -254,7 +256,8 @@ main{max-width:1100px;margin:0 auto;padding:24px 32px;background:#fff;min-height
 h1{font-size:22px;margin:0 0 6px} h2{font-size:17px;margin:24px 0 8px}
 .verdict{font-size:16px;padding:10px 14px;border-radius:6px;margin:12px 0;background:#eef5ee;
   border-left:5px solid #4c9a5a}
-.verdict.failed{background:#fbeeee;border-color:#c0392b} .verdict.unavailable{background:#fdf6e7;border-color:#e69f00}
+.verdict.failed,.verdict.error{background:#fbeeee;border-color:#c0392b}
+.verdict.warning{background:#fdf6e7;border-color:#e69f00} .verdict.unavailable{background:#fdf6e7;border-color:#e69f00}
 .meta{font-size:12px;color:#55606b} .meta code{font-size:11px}
 details{margin:10px 0} summary{cursor:pointer;color:#34495e}
 table{border-collapse:collapse;font-size:12px;margin:8px 0}
@@ -266,7 +269,7 @@ figure{margin:12px 0} figure.image img{image-rendering:pixelated;max-width:100%;
 pre{background:#f4f5f7;padding:10px;overflow-x:auto;font-size:12px}
 .md pre{background:#f4f5f7} .note{color:#777;font-size:12px}
 .status-ok{color:#2e7d32;font-weight:600} .status-failed{color:#c0392b;font-weight:600}
-.status-unavailable{color:#b7791f;font-weight:600}
+.status-unavailable{color:#b7791f;font-weight:600} .level-error{color:#c0392b} .level-warning{color:#b7791f}
 nav a{color:#2c5d8a}
 """
 
@@ -290,7 +293,7 @@ def _provenance(record: Mapping[str, Any]) -> str:
 
 
 def _notebook_page(name: str, result: Mapping[str, Any], record: Mapping[str, Any], page: NotebookPage) -> str:
-    status = result["status"]
+    status = result["status"] if result["status"] != "ok" else result.get("level", "ok")
     error = (f"<h2>Why it failed</h2><pre>{html.escape(result['error'])}</pre>" if result.get("error") else "")
     body = (f'<nav><a href="index.html">&larr; report index</a></nav>'
             f"<h1>{html.escape(name)}</h1>"
@@ -304,7 +307,7 @@ def _notebook_page(name: str, result: Mapping[str, Any], record: Mapping[str, An
 def _index_page(pages: Sequence[NotebookPage], record: Mapping[str, Any]) -> str:
     rows = "".join(
         f'<tr><td><a href="{html.escape(p.page)}">{html.escape(p.name)}</a></td>'
-        f'<td class="status-{p.status}">{p.status}</td><td>{html.escape(p.verdict)}</td>'
+        f'<td class="status-{p.status}">{p.status}</td><td class="level-{p.level}">{html.escape(p.verdict)}</td>'
         f"<td>{p.duration_s:.1f} s</td></tr>" for p in pages)
     failed = [p.name for p in pages if p.status == "failed"]
     summary = (f'<div class="verdict failed">{len(failed)} notebook(s) failed: {html.escape(", ".join(failed))}; '
@@ -378,6 +381,7 @@ def build_report(
         result = _run_child(notebook, args, timeout_s=timeout_s)
         page.duration_s = round(time.perf_counter() - begin, 2)
         page.status, page.verdict, page.error = result["status"], result["verdict"], result["error"]
+        page.level = result.get("level", "error" if page.status == "failed" else "ok")
         (out / page.page).write_text(_notebook_page(name, result, record, page), encoding="utf-8")
         pages.append(page)
         first_error = page.error.strip().splitlines()[0] if page.error.strip() else ""

@@ -70,8 +70,9 @@ def _(decoded, report):
                             columns=["severity", "code", "message", "fix", "file", "episode", "camera"])
     counts = findings["severity"].value_counts()
     verdict = f"{int(counts.get('error', 0))} errors, {int(counts.get('warning', 0))} warnings"
+    verdict_level = "error" if counts.get("error", 0) else "warning" if counts.get("warning", 0) else "ok"
     mo.md(f"**Verdict:** {verdict}")
-    return findings, verdict
+    return findings, verdict, verdict_level
 
 
 @app.cell

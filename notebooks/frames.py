@@ -96,8 +96,9 @@ def _(parity, root):
     _wrong = parity[(parity["code_ok"] == False) | (parity["error"] != "") | (parity["next_episode_identical"] == True)]  # noqa: E712
     _episodes = sorted({int(e) for e in _wrong["episode_index"]})
     verdict = "all frames are the frames asked for" if not _episodes else f"wrong frames in episodes {_episodes}"
+    verdict_level = "error" if _episodes else "ok"
     mo.md(f"**Verdict:** {verdict}  \n`{root}`")
-    return (verdict,)
+    return verdict, verdict_level
 
 
 @app.cell

@@ -70,8 +70,9 @@ def _(args, dataset_root, deltas_text, run):
     _bad = int((~table["at_edges"]).sum())
     verdict = (f"pads only at episode edges ({int(table['padded'].sum())} padded slots)" if _bad == 0
                else f"{_bad} window slots pad away from episode edges")
+    verdict_level = "ok" if _bad == 0 else "error"
     mo.md(f"**Verdict:** {verdict}. `delta_timestamps = {json.dumps(delta_timestamps)}`")
-    return dataset, table, verdict
+    return dataset, table, verdict, verdict_level
 
 
 @app.cell

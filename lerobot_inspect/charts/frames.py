@@ -78,7 +78,7 @@ def frame_offsets(parity: pd.DataFrame) -> alt.Chart:
     return alt.Chart(table, title="Frame received vs frame asked for").mark_rect().encode(
         x=alt.X("episode_index:O", title="episode"),
         y=alt.Y("position:N", sort=["first", "middle", "last"], title=None),
-        row=alt.Row("camera:N", title=None),
+        row=alt.Row("camera:N", title=None, header=alt.Header(labelAngle=0, labelOrient="top", labelAlign="left")),
         color=alt.Color("status:N", title=None, scale=alt.Scale(
             domain=["right frame", "shifted", "other episode", "decode error", "no code"],
             range=["#4c9a5a", "#e69f00", "#d35400", "#c0392b", "#b8c4d0"])),

@@ -44,4 +44,4 @@ def padding_summary(table: pd.DataFrame) -> alt.Chart:
         color=alt.Color("pads:N", scale=alt.Scale(domain=["only at episode edges", "NOT only at edges"],
                                                   range=["#5b8db8", "#c0392b"]), title=None),
         tooltip=["key", "offset_frames", "padded", "pads"],
-    )
+    ).resolve_scale(x="independent")

@@ -1,0 +1,87 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="Byte-range fetches")
+
+with app.setup:
+    from pathlib import Path
+
+    import marimo as mo
+
+    from lerobot_inspect import charts
+
+    try:
+        # fetch_table(root, *, episodes=None, seed=0) -> (fetches: DataFrame[size_bytes, ...],
+        #   per_episode: DataFrame[episode_index, bytes_read, floor_bytes]); reads through the byte
+        #   index and the byte cache, so the sizes are the ones a remote training run fetches.
+        from lerobot_inspect.probes.fetches import fetch_table
+
+        MISSING = ""
+    except ImportError as _exc:
+        MISSING = (f"the fetch probe is not importable ({_exc}); it needs "
+                   "`lerobot_inspect.probes.fetches.fetch_table` over the byte index and byte cache")
+
+
+@app.function
+def default_dataset() -> str:
+    """The committed tiny fixture next to this notebook (generated into the temp dir if absent)."""
+    tiny = Path(mo.notebook_dir() or ".").resolve().parent / "data_fixtures" / "tiny"
+    if (tiny / "meta" / "info.json").exists():
+        return str(tiny)
+    from data_fixtures import cached_dataset
+
+    return str(cached_dataset(episodes=5, length_range=(20, 40), episodes_per_file=2))
+
+
+@app.cell
+def _():
+    mo.md("""
+    # Byte-range fetches
+
+    **What this shows:** every byte range the loader reads to decode a sample of frames, and per
+    episode the bytes read against the floor (the episode's own byte span in its MP4).
+    **How to read it:** bars near their tick mean the loader reads only what it needs; bars far
+    above it mean whole files or neighbours' bytes are fetched (costly over the network).
+    """)
+    return
+
+
+@app.cell
+def _():
+    args = mo.cli_args()
+    dataset_root = mo.ui.text(value=str(args.get("dataset") or default_dataset()), label="dataset root", full_width=True)
+    seed = mo.ui.number(start=0, stop=2**31 - 1, value=int(args.get("seed", 0)), label="seed")
+    run = mo.ui.run_button(label="Measure fetches")
+    mo.vstack([dataset_root, mo.hstack([seed, run], justify="start")])
+    return args, dataset_root, run, seed
+
+
+@app.cell
+def _(args, dataset_root, run, seed):
+    unavailable = MISSING
+    mo.stop(bool(MISSING), mo.md(f"**Unavailable:** {MISSING}."))
+    mo.stop(not (run.value or "dataset" in args), mo.md("Press **Measure fetches**."))
+    fetches, per_episode = fetch_table(dataset_root.value, seed=int(seed.value))
+    _ratio = per_episode["bytes_read"].sum() / max(per_episode["floor_bytes"].sum(), 1)
+    verdict = f"{len(fetches)} fetches, {_ratio:.2f}x the byte floor"
+    verdict_level = "ok" if _ratio < 2 else "warning"
+    mo.md(f"**Verdict:** {verdict}")
+    return fetches, per_episode, unavailable, verdict, verdict_level
+
+
+@app.cell
+def _(fetches):
+    chart = charts.fetch_size_histogram(fetches)
+    chart
+    return (chart,)
+
+
+@app.cell
+def _(per_episode):
+    floor_chart = charts.bytes_vs_floor(per_episode)
+    floor_chart
+    return (floor_chart,)
+
+
+if __name__ == "__main__":
+    app.run()

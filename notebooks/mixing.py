@@ -1,0 +1,112 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="Shuffle mixing")
+
+with app.setup:
+    from pathlib import Path
+
+    import marimo as mo
+    import numpy as np
+    import pandas as pd
+
+    from lerobot_inspect import charts
+
+    try:
+        from lerobot_inspect.probes.mixing import batch_episode_ids, randomness_fraction, reservoir_shuffle_order
+        from lerobot_inspect.streaming import StreamingDataset
+
+        MISSING = ""
+    except ImportError as _exc:
+        MISSING = f"the streaming loader or mixing probe is not importable ({_exc})"
+
+
+@app.function
+def default_dataset() -> str:
+    """The committed tiny fixture next to this notebook (generated into the temp dir if absent)."""
+    tiny = Path(mo.notebook_dir() or ".").resolve().parent / "data_fixtures" / "tiny"
+    if (tiny / "meta" / "info.json").exists():
+        return str(tiny)
+    from data_fixtures import cached_dataset
+
+    return str(cached_dataset(episodes=5, length_range=(20, 40), episodes_per_file=2))
+
+
+@app.function
+def batches_table(pipeline: str, episode_ids: np.ndarray, batch_size: int) -> pd.DataFrame:
+    """One row per sample of full batches: (pipeline, batch, episode_index)."""
+    batched = batch_episode_ids(np.asarray(episode_ids), batch_size=batch_size)
+    return pd.DataFrame({"pipeline": pipeline, "batch": np.repeat(np.arange(batched.shape[0]), batch_size),
+                         "episode_index": batched.ravel()})
+
+
+@app.cell
+def _():
+    mo.md("""
+    # Shuffle mixing
+
+    **What this shows:** which episodes each batch of the streaming loader draws from (the
+    episode-pool schedule a training run gets), next to LeRobot's frame reservoir over a sequential
+    stream. **How to read it:** the randomness fraction is the mean share of distinct episodes per
+    batch (1.0 = every sample from a different episode); a diagonal band in the heatmap means
+    batches came from few neighbouring episodes.
+    """)
+    return
+
+
+@app.cell
+def _():
+    args = mo.cli_args()
+    dataset_root = mo.ui.text(value=str(args.get("dataset") or default_dataset()), label="dataset root", full_width=True)
+    seed = mo.ui.number(start=0, stop=2**31 - 1, value=int(args.get("seed", 0)), label="seed")
+    pool_size = mo.ui.number(start=1, stop=4096, value=int(args.get("pool-size", 4)), label="pool size (episodes)")
+    batch_size = mo.ui.number(start=1, stop=4096, value=int(args.get("batch-size", 8)), label="batch size")
+    workers = mo.ui.number(start=0, stop=64, value=int(args.get("workers", 0)), label="workers")
+    world_size = mo.ui.number(start=1, stop=1024, value=int(args.get("world-size", 1)), label="world size")
+    buffer_size = mo.ui.number(start=1, stop=100000, value=int(args.get("buffer-size", 64)), label="reservoir buffer (frames)")
+    run = mo.ui.run_button(label="Draw batches")
+    mo.vstack([dataset_root, mo.hstack([seed, pool_size, batch_size, workers, world_size, buffer_size], justify="start", wrap=True), run])
+    return args, batch_size, buffer_size, dataset_root, pool_size, run, seed, workers, world_size
+
+
+@app.cell
+def _(args, batch_size, buffer_size, dataset_root, pool_size, run, seed, workers, world_size):
+    unavailable = MISSING
+    mo.stop(bool(MISSING), mo.md(f"**Unavailable:** {MISSING}."))
+    mo.stop(not (run.value or "dataset" in args), mo.md("Press **Draw batches**."))
+    stream = StreamingDataset(dataset_root.value, seed=int(seed.value), pool_size=int(pool_size.value),
+                              world_size=int(world_size.value), rank=0, batch_size=int(batch_size.value))
+    _plan = stream.consumer_plan(consumer=0, n_consumers=int(world_size.value) * max(int(workers.value), 1))
+    _ours = stream.selected_episodes[_plan.samples[:, 0]]
+    _sequential = np.repeat(stream.selected_episodes, stream.episode_lengths)
+    _order = reservoir_shuffle_order(len(_sequential), buffer_size=int(buffer_size.value), seed=int(seed.value))
+    samples = pd.concat([batches_table("episode pool (ours)", _ours, int(batch_size.value)),
+                         batches_table("LeRobot reservoir", _sequential[_order], int(batch_size.value))],
+                        ignore_index=True)
+    randomness = {name: randomness_fraction(
+        group.sort_values("batch")["episode_index"].to_numpy().reshape(-1, int(batch_size.value)))
+        for name, group in samples.groupby("pipeline")}
+    verdict = f"randomness {randomness['episode pool (ours)']:.2f} (LeRobot reservoir {randomness['LeRobot reservoir']:.2f})"
+    verdict_level = "ok" if randomness["episode pool (ours)"] >= randomness["LeRobot reservoir"] else "warning"
+    mo.md(f"**Verdict:** {verdict}; consumer 0 of {int(world_size.value) * max(int(workers.value), 1)}")
+    return randomness, samples, unavailable, verdict, verdict_level
+
+
+@app.cell
+def _(randomness, samples):
+    chart = charts.batch_episode_heatmap(samples[samples["pipeline"] == "episode pool (ours)"],
+                                         randomness=randomness["episode pool (ours)"])
+    chart
+    return (chart,)
+
+
+@app.cell
+def _(randomness, samples):
+    reference_chart = charts.batch_episode_heatmap(samples[samples["pipeline"] == "LeRobot reservoir"],
+                                                   randomness=randomness["LeRobot reservoir"])
+    reference_chart
+    return (reference_chart,)
+
+
+if __name__ == "__main__":
+    app.run()

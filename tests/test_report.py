@@ -1,0 +1,107 @@
+"""The offline report: every page written, no external URL anywhere, full provenance, honest failures."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from _nb_support import demo_root
+
+from lerobot_inspect.report import NOTEBOOKS, build_report, knob_args
+
+REQUIRED = {"command", "dataset", "fingerprint", "seed", "knobs", "notebooks", "versions", "started",
+            "duration_s", "pages"}
+VERSIONS = {"lerobot_inspect", "torch", "torchcodec", "ffmpeg", "datasets", "pyarrow", "marimo"}
+
+
+def external_references(page: str) -> list[str]:
+    """Every URL the page could fetch or link to that is not inline data, an anchor or a relative file."""
+    found = re.findall(r"(?:https?:)?//[^\s\"'<>)]+", page)
+    for attribute in re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", page):
+        if not (attribute.startswith(("data:", "#")) or re.fullmatch(r"[\w.-]+\.html", attribute)):
+            found.append(attribute)
+    return found
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    return build_report(demo_root(), out, notebooks=["audit", "padding"], knobs={"seed": 3, "episode": 1},
+                        progress=None)
+
+
+def test_report_writes_every_page_offline(report):
+    assert report.ok, [(p.name, p.error) for p in report.pages]
+    names = sorted(p.name for p in report.out_dir.glob("*.html"))
+    assert names == ["audit.html", "index.html", "padding.html"]
+    for page in report.out_dir.glob("*.html"):
+        text = page.read_text()
+        assert external_references(text) == [], page.name
+    padding = (report.out_dir / "padding.html").read_text()
+    assert padding.count("<svg") >= 2 and "pads only at episode edges" in padding
+    index = report.index.read_text()
+    assert 'href="audit.html"' in index and "0 errors, 0 warnings" in index
+
+
+def test_report_json_has_every_field(report):
+    record = json.loads(report.report_json.read_text())
+    assert set(record) >= REQUIRED
+    assert set(record["versions"]) >= VERSIONS and record["versions"]["marimo"]
+    assert record["seed"] == 3 and record["knobs"] == {"seed": 3, "episode": 1}
+    assert len(record["fingerprint"]["sha256"]) == 64 and record["fingerprint"]["files"] > 5
+    assert [p["name"] for p in record["pages"]] == ["audit", "padding"]
+    assert "--episode 1" in record["command"]
+
+
+def test_external_reference_scan_catches_urls():
+    assert external_references('<img src="https://cdn.example/x.js">')
+    assert external_references('<script src="//cdn.example/x.js"></script>')
+    assert external_references('<a href="/abs/path.css">')
+    assert not external_references('<img src="data:image/png;base64,AAA"> <a href="audit.html">')
+
+
+def test_failing_notebook_gives_partial_report(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "audit.py").write_text(
+        "import marimo\napp = marimo.App()\n\n@app.cell\ndef _():\n"
+        "    raise RuntimeError('probe exploded on episode 7')\n    return\n")
+    shutil.copy(Path(__file__).resolve().parents[1] / "notebooks" / "padding.py", notebooks / "padding.py")
+    result = build_report(demo_root(), tmp_path / "out", notebooks=["audit"], progress=None,
+                          notebook_dir=notebooks)
+    assert not result.ok
+    page = result.pages[0]
+    assert page.status == "failed" and "probe exploded on episode 7" in page.error
+    assert "probe exploded on episode 7" in (tmp_path / "out" / "audit.html").read_text()
+    assert "1 notebook(s) failed: audit" in result.index.read_text()
+
+
+def test_knob_args_survive_marimo_parsing():
+    from marimo._cli.parse_args import parse_args
+
+    args = knob_args("/data/x", {"shift_episode": -1, "delta_timestamps": {"action": [-0.1, 0.0]}, "seed": 3})
+    parsed = parse_args(args)
+    assert parsed["shift-episode"] == -1 and parsed["seed"] == 3 and parsed["dataset"] == "/data/x"
+    assert json.loads(parsed["delta-timestamps"]) == {"action": [-0.1, 0.0]}
+
+
+@pytest.mark.slow
+def test_demo_all_notebooks_and_screenshots(tmp_path):
+    result = build_report(demo_root(), tmp_path, notebooks=NOTEBOOKS, knobs={"shift_episode": 0}, progress=None)
+    assert all(p.status != "failed" for p in result.pages), [(p.name, p.error) for p in result.pages]
+    for page in tmp_path.glob("*.html"):
+        assert external_references(page.read_text()) == [], page.name
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    for name in ("index", "frames"):
+        shot = tmp_path / f"{name}.png"
+        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                        f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1200,1400",
+                        f"--screenshot={shot}", (tmp_path / f"{name}.html").as_uri()],
+                       capture_output=True, timeout=120, check=True)
+        assert shot.stat().st_size > 10_000
