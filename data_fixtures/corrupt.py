@@ -131,3 +131,147 @@ def swap_task_rows(root: str | Path) -> str:
     order = np.arange(table.num_rows)[::-1].copy()
     pq.write_table(table.take(pa.array(order)), path)
     return "meta/tasks.parquet"
+
+
+# ---------------------------------------------------------------------- MP4-level faults (appended)
+def _top_level_boxes(data: bytes) -> list[tuple[str, int, int]]:
+    """(type, start, stop) of each top-level box; enough for the files our generator writes."""
+    import struct
+
+    boxes, pos = [], 0
+    while pos + 8 <= len(data):
+        size, raw = struct.unpack_from(">I4s", data, pos)
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", data, pos + 8)
+        elif size == 0:
+            size = len(data) - pos
+        boxes.append((raw.decode("latin-1"), pos, pos + size))
+        pos += size
+    return boxes
+
+
+def _find_box(data: bytes, path: str) -> tuple[int, int]:
+    """(start, stop) of the first box at a slash path such as "moov/trak/mdia/minf/stbl/stsz"."""
+    import struct
+
+    containers = {"moov", "trak", "mdia", "minf", "stbl", "edts", "dinf"}
+    start, stop = 0, len(data)
+    for depth, name in enumerate(path.split("/")):
+        pos = start + (8 if depth else 0)
+        while pos + 8 <= stop:
+            size, raw = struct.unpack_from(">I4s", data, pos)
+            if raw.decode("latin-1") == name:
+                start, stop = pos, pos + size
+                break
+            pos += size
+        else:
+            raise ValueError(f"no box {name!r} on the path {path!r}")
+        if name not in containers and depth < len(path.split("/")) - 1:
+            raise ValueError(f"{name!r} is not a container box")
+    return start, stop
+
+
+def truncate_in_box(root: str | Path, relative: str, box: str, *, keep_fraction: float = 0.5) -> int:
+    """Cut an MP4 inside one of its top-level boxes ("moov" or "mdat"): an interrupted download whose
+    end landed in the header or in the frame data. Returns the new size in bytes."""
+    path = Path(root) / relative
+    data = path.read_bytes()
+    matches = [(start, stop) for kind, start, stop in _top_level_boxes(data) if kind == box]
+    if not matches:
+        raise ValueError(f"{relative} has no top-level {box!r} box")
+    start, stop = matches[0]
+    cut = start + max(16, int((stop - start) * keep_fraction))
+    path.write_bytes(data[:cut])
+    return cut
+
+
+def set_box_size(root: str | Path, relative: str, box_path: str, size: int) -> int:
+    """Overwrite the 32-bit size field of a nested box (a corrupt sample table, as a broken writer or
+    a bit flip leaves it). Returns the box's byte offset."""
+    import struct
+
+    path = Path(root) / relative
+    data = bytearray(path.read_bytes())
+    start, _ = _find_box(bytes(data), box_path)
+    struct.pack_into(">I", data, start, size)
+    path.write_bytes(bytes(data))
+    return start
+
+
+def fragment_mp4(root: str | Path, relative: str) -> str:
+    """Remux an MP4 in place (stream copy) as a fragmented MP4 (`movflags=frag_keyframe+empty_moov`),
+    as a live recorder or a DASH packager writes it: the sample tables move out of moov into moofs."""
+    import io
+
+    import av
+
+    path = Path(root) / relative
+    source = av.open(io.BytesIO(path.read_bytes()))
+    try:
+        with av.open(str(path), "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov"}) as out:
+            template = source.streams.video[0]
+            stream = out.add_stream_from_template(template, opaque=True)
+            for packet in source.demux(template):
+                if packet.dts is None:
+                    continue
+                packet.stream = stream
+                out.mux(packet)
+    finally:
+        source.close()
+    return relative
+
+
+def reencode_at_fps(root: str | Path, relative: str, *, keep_every: int = 2) -> float:
+    """Re-encode an MP4 keeping every `keep_every`-th frame at its original time: the camera really
+    ran at fps / keep_every while the data ran at fps. Returns the new frame rate."""
+    from fractions import Fraction
+
+    import av
+
+    path = Path(root) / relative
+    with av.open(str(path)) as source:
+        video = source.streams.video[0]
+        time_base, rate = video.time_base, video.average_rate
+        decoded = [(frame.pts, frame.to_ndarray(format="rgb24")) for frame in source.decode(video)]
+    ticks = int(1 / (rate * time_base))
+    kept = [(pts, image) for pts, image in decoded if (pts // ticks) % keep_every == 0]
+    new_rate = Fraction(rate) / keep_every
+    height, width = kept[0][1].shape[:2]
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=new_rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = time_base
+        stream.options = {"crf": "18", "x264-params": "bframes=0", "threads": "1"}
+        for pts, image in kept:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = pts, time_base
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return float(new_rate)
+
+
+__all__ += ["fragment_mp4", "reencode_at_fps", "set_box_size", "truncate_in_box"]
+
+
+def drop_last_frames(root: str | Path, relative: str, count: int) -> str:
+    """Remux an MP4 (stream copy) without its last `count` samples: a file that lost the end of its
+    last episode while its header stayed consistent (an encode that died, a bad concatenation)."""
+    import av
+
+    path = Path(root) / relative
+    tmp = path.with_name(path.name + ".tmp")
+    with av.open(str(path)) as source:
+        template = source.streams.video[0]
+        packets = sorted((p for p in source.demux(template) if p.dts is not None), key=lambda p: p.dts)
+        with av.open(str(tmp), "w", format="mp4") as out:
+            stream = out.add_stream_from_template(template, opaque=True)
+            for packet in packets[:-count]:
+                packet.stream = stream
+                out.mux(packet)
+    tmp.replace(path)
+    return relative
+
+
+__all__ += ["drop_last_frames"]

@@ -1,9 +1,17 @@
 """Structured findings about a dataset's files: what is wrong, where, and how to fix it.
 
 `validate(root)` never raises for bad input: a dataset that cannot even be opened yields one error
-finding carrying the open error's message. Checks read metadata and a few small columns
-(`index`, `episode_index`, `frame_index`, `timestamp`), never video pixels; decoding checks
-belong to the audit probe.
+finding carrying the open error's message. Checks read metadata, a few small columns
+(`index`, `episode_index`, `frame_index`, `timestamp`) and each MP4's header (moov: a read or two per
+file), never video pixels; decoding checks belong to the audit probe.
+
+The MP4 header is what makes a one-frame shift of from/to_timestamp visible without decoding: LeRobot
+concatenates episodes in order, so episode k of a file must start at the frame whose position is the
+sum of the lengths before it. A decoder given a shifted span returns the neighbouring frame, within
+tolerance, for every row; only this comparison (or the pixels) shows it.
+
+Each fault yields one finding, at the level that explains it: rows out of order are one
+`frames-out-of-order`, not also a broken `index`; an off-grid timestamp is not also a mismatch.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lerobot_inspect.errors import DatasetFormatError, LeRobotInspectError
+from lerobot_inspect.errors import DatasetFormatError, LeRobotInspectError, Mp4ParseError
 from lerobot_inspect.format.meta import DEFAULT_FEATURES, DatasetMeta
 
 __all__ = ["Finding", "Severity", "summarize", "validate", "validate_meta"]
@@ -27,6 +35,7 @@ KNOWN_DTYPES = {
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
 }
 TIMESTAMP_TOLERANCE_S = 1e-4
+HEADER_PROBE_BYTES = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -60,21 +69,36 @@ class Finding:
         return text
 
 
-def validate(root: str | Any) -> list[Finding]:
-    """Open a dataset and check it; open failures come back as a single error finding."""
+def validate(root: str | Any, *, read_video_headers: bool = True) -> list[Finding]:
+    """Open a dataset and check it; open failures come back as a single error finding.
+
+    `read_video_headers=False` skips the MP4 header checks (one or two reads per video file), for
+    a quick look at a remote dataset with thousands of files; the span checks then fall back to
+    what meta/episodes alone can show, which misses a span shifted at the end of a file."""
     try:
         meta = DatasetMeta.open(root)
     except LeRobotInspectError as exc:
         code = "unsupported-version" if "codebase_version" in str(exc) else "unreadable-meta"
-        return [Finding("error", code, str(exc), fix=_fix_from_message(str(exc)))]
-    return validate_meta(meta)
+        return [Finding("error", code, str(exc), fix=_fix_from_message(str(exc)), file=_file_from_message(str(exc)))]
+    return validate_meta(meta, read_video_headers=read_video_headers)
 
 
-def validate_meta(meta: DatasetMeta) -> list[Finding]:
-    """Every check that needs only metadata and small columns; one finding per problem."""
+def validate_meta(meta: DatasetMeta, *, read_video_headers: bool = True) -> list[Finding]:
+    """Every check that needs only metadata, small columns and MP4 headers; one finding per problem."""
     findings: list[Finding] = []
+    headers_checked: set[str] = set()
+
+    def video_headers(meta: DatasetMeta) -> list[Finding]:
+        if not read_video_headers:
+            return []
+        flagged = {f.camera for f in findings if f.code == "camera-fps-mismatch"}
+        return _check_video_headers(meta, skip_cameras=flagged, checked=headers_checked)
+
+    def video_spans(meta: DatasetMeta) -> list[Finding]:
+        return _check_video_spans(meta, skip_files=headers_checked)
+
     for check in (_check_features, _check_episodes_table, _check_tasks, _check_data_files,
-                  _check_video_files, _check_video_spans):
+                  _check_video_files, video_headers, video_spans):
         try:
             findings.extend(check(meta))
         except DatasetFormatError as exc:
@@ -247,26 +271,32 @@ def _check_data_rows(meta: DatasetMeta, shown: str, episodes: np.ndarray, table:
         col = table.column("episode_index").to_numpy()
         checks.append(("wrong-episode-rows", "rows of the wrong episode_index", lambda: col != row_episode,
                        "rewrite meta/episodes from the data files"))
+    has_frame = "frame_index" in table.column_names
+    frame = table.column("frame_index").to_numpy() if has_frame else row_offset
     if "index" in table.column_names:
         idx = table.column("index").to_numpy()
+        # A row whose index agrees with its own frame_index is in the wrong place, not misnumbered:
+        # that is frames-out-of-order, reported once below.
+        misplaced = has_frame & (idx == expected_index - row_offset + frame)
         checks.append(("index-not-contiguous", "`index` does not run contiguously from dataset_from_index",
-                       lambda: idx != expected_index, "renumber `index` and rewrite meta/episodes"))
-    if "frame_index" in table.column_names:
-        frame = table.column("frame_index").to_numpy()
+                       lambda: (idx != expected_index) & ~misplaced, "renumber `index` and rewrite meta/episodes"))
+    if has_frame:
         checks.append(("frames-out-of-order", "frame_index is not 0, 1, 2, ... within the episode",
-                       lambda: frame != row_offset, "sort the episode's rows by frame_index"))
+                       lambda: frame != row_offset,
+                       "sort the episode's rows by frame_index (LeRobot writes them in order and reads "
+                       "windows by position)"))
     if "timestamp" in table.column_names:
         ts = table.column("timestamp").to_numpy().astype(np.float64)
         fps = meta.fps
+        off_grid = np.abs(ts * fps - np.round(ts * fps)) / fps > TIMESTAMP_TOLERANCE_S
         checks.append((
             "timestamp-off-grid", f"timestamps are not multiples of 1/{fps} s",
-            lambda: np.abs(ts * fps - np.round(ts * fps)) / fps > TIMESTAMP_TOLERANCE_S,
-            "recompute timestamp = frame_index / fps",
+            lambda: off_grid, "recompute timestamp = frame_index / fps",
         ))
-        if "frame_index" in table.column_names:
+        if has_frame:
             checks.append((
                 "timestamp-mismatch", "timestamp differs from frame_index / fps",
-                lambda: np.abs(ts - frame / fps) > TIMESTAMP_TOLERANCE_S,
+                lambda: (np.abs(ts - frame / fps) > TIMESTAMP_TOLERANCE_S) & ~off_grid,
                 "recompute timestamp = frame_index / fps",
             ))
     for code, what, mask_fn, fix in checks:
@@ -298,8 +328,135 @@ def _check_video_files(meta: DatasetMeta) -> list[Finding]:
     return out
 
 
-def _check_video_spans(meta: DatasetMeta) -> list[Finding]:
-    """from/to timestamps: long enough for the data, and not overlapping within a file."""
+def _read_video_header(meta: DatasetMeta, rel: str) -> Any:
+    """Parse one MP4's moov through meta.fs, reading only box headers and moov."""
+    from lerobot_inspect.video.mp4 import read_mp4_header
+
+    path = meta.path(rel)
+    size = int(meta.fs.size(path))
+    with meta.fs.open(path, "rb") as handle:
+        def read(start: int, stop: int) -> bytes:
+            handle.seek(start)
+            return handle.read(stop - start)
+
+        _, info = read_mp4_header(read, size, name=meta.url(rel), probe_bytes=HEADER_PROBE_BYTES)
+    return info
+
+
+def _check_video_headers(meta: DatasetMeta, *, skip_cameras: set[str | None], checked: set[str]) -> list[Finding]:
+    """Each MP4's header parses, runs at the dataset fps, and holds its episodes where meta says.
+
+    Adds the relative path of every file whose spans it checked to `checked`, so the metadata-only
+    span check does not report the same fault a second time."""
+    out: list[Finding] = []
+    for camera in meta.video_keys:
+        for rel, episodes in meta.episodes_in_video_file(camera).items():
+            shown, first = meta.url(rel), int(episodes[0])
+            try:
+                info = _read_video_header(meta, rel)
+                track = info.video
+            except FileNotFoundError:
+                continue  # _check_video_files reports it
+            except Mp4ParseError as exc:
+                if "fragmented" in str(exc):
+                    out.append(Finding(
+                        "warning", "fragmented-video",
+                        "fragmented MP4 (moof boxes): it decodes when read whole, but its sample table is "
+                        "not in moov, so the byte index cannot map episodes to byte ranges and remote "
+                        "reads fall back to fetching the whole file",
+                        fix=f"remux it: ffmpeg -i {rel} -c copy -movflags +faststart fixed.mp4, then replace "
+                        "the file", file=shown, episode=first, camera=camera))
+                else:
+                    out.append(Finding(
+                        "error", "unreadable-video-header", str(exc),
+                        fix="the MP4 is truncated or corrupt: download it again or re-encode the camera; "
+                        f"its episodes {episodes.tolist()[:8]} cannot be decoded",
+                        file=shown, episode=first, camera=camera))
+                checked.add(rel)
+                continue
+            except OSError as exc:
+                out.append(Finding("error", "unreadable-video-header", f"cannot read the MP4: {exc}",
+                                   fix="check the file and its permissions", file=shown, episode=first,
+                                   camera=camera))
+                checked.add(rel)
+                continue
+            if camera in skip_cameras:
+                checked.add(rel)
+                continue
+            out.extend(_check_file_spans(meta, camera, rel, episodes, track))
+            checked.add(rel)
+    return out
+
+
+def _check_file_spans(meta: DatasetMeta, camera: str, rel: str, episodes: np.ndarray, track: Any) -> list[Finding]:
+    """Compare each episode's [from, to) with where the MP4's frames say it must be.
+
+    Episodes are concatenated in table order, so episode k starts at the frame whose display
+    position is the sum of the lengths before it; one mismatch is reported per episode."""
+    shown = meta.url(rel)
+    fps = meta.fps
+    if track.n_samples == 0:
+        return [Finding("error", "video-frames-missing", "the MP4 holds no frames",
+                        fix="re-encode the camera", file=shown, episode=int(episodes[0]), camera=camera)]
+    ticks_per_frame = float(np.median(track.duration)) if track.n_samples else 0.0
+    file_fps = track.timescale / ticks_per_frame if ticks_per_frame > 0 else 0.0
+    if abs(file_fps - fps) > 0.01 * fps:
+        return [Finding(
+            "error", "camera-fps-mismatch",
+            f"the MP4 runs at {file_fps:.3f} fps (frame duration {ticks_per_frame:.0f}/{track.timescale} s) "
+            f"but the dataset is {fps} fps; frame timestamps will not line up",
+            fix="re-encode the camera at the dataset fps", file=shown, episode=int(episodes[0]), camera=camera)]
+    order = track.display_order
+    pts_s = track.pts[order] / float(track.timescale)
+    end_s = float(track.pts[order[-1]] + track.duration[order[-1]]) / track.timescale
+    frame_starts = np.append(pts_s, end_s)  # frame_starts[n] = where frame n starts; [-1] = end of file
+    lengths = meta.lengths[episodes]
+    first_frame = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    start = meta.column(f"videos/{camera}/from_timestamp").astype(np.float64)[episodes]
+    stop = meta.column(f"videos/{camera}/to_timestamp").astype(np.float64)[episodes]
+    tolerance = TIMESTAMP_TOLERANCE_S
+    out: list[Finding] = []
+    for k, ep in enumerate(episodes.tolist()):
+        length, first = int(lengths[k]), int(first_frame[k])
+        if first + length > track.n_samples:
+            out.append(Finding(
+                "error", "video-frames-missing",
+                f"the MP4 holds {track.n_samples} frames but its episodes {episodes.tolist()[:8]} need "
+                f"{int(lengths.sum())}: episode {ep}'s frames {max(0, track.n_samples - first)}..{length - 1} "
+                "are not in the file", fix="re-encode the episode's video (the file was cut short or an "
+                "episode was dropped from it)", file=shown, episode=ep, camera=camera))
+            break
+        want_from, want_to = float(frame_starts[first]), float(frame_starts[first + length])
+        where = f"meta/episodes videos/{camera}/from_timestamp, to_timestamp of episode {ep}"
+        if abs(start[k] - want_from) > tolerance:
+            shift = (start[k] - want_from) * fps
+            out.append(Finding(
+                "error", "video-span-shifted",
+                f"from_timestamp {start[k]:.6f}s but episode {ep} starts at frame {first} of this MP4 (after "
+                f"the episodes before it), at {want_from:.6f}s: the span is shifted by {shift:+.2f} frames, so "
+                "every row would decode a neighbouring frame (within tolerance_s, silently)",
+                fix=f"set {where} to {want_from!r}, {want_to!r}", file=shown, episode=ep, camera=camera))
+        elif stop[k] < want_to - tolerance:
+            held = int(np.searchsorted(pts_s, stop[k] - tolerance, side="left")) - first
+            out.append(Finding(
+                "error", "video-shorter-than-data",
+                f"to_timestamp {stop[k]:.6f}s leaves {held} frames in the span but the episode has {length} "
+                f"rows (the frames end at {want_to:.6f}s)",
+                fix=f"set {where} to {want_from!r}, {want_to!r}", file=shown, episode=ep, camera=camera))
+        elif stop[k] > want_to + tolerance:
+            out.append(Finding(
+                "error", "video-spans-overlap",
+                f"to_timestamp {stop[k]:.6f}s runs past the episode's last frame (which ends at {want_to:.6f}s) "
+                "into the next episode's frames", fix=f"set {where} to {want_from!r}, {want_to!r}",
+                file=shown, episode=ep, camera=camera))
+    return out
+
+
+def _check_video_spans(meta: DatasetMeta, *, skip_files: set[str] = frozenset()) -> list[Finding]:
+    """from/to timestamps: long enough for the data, and not overlapping within a file.
+
+    Files in `skip_files` had their spans checked against the MP4 header, which is exact; this
+    metadata-only check covers the rest."""
     out = []
     fps = meta.fps
     lengths = meta.lengths
@@ -307,7 +464,11 @@ def _check_video_spans(meta: DatasetMeta) -> list[Finding]:
     for camera in meta.video_keys:
         start = meta.column(f"videos/{camera}/from_timestamp").astype(np.float64)
         stop = meta.column(f"videos/{camera}/to_timestamp").astype(np.float64)
-        short = np.flatnonzero((stop - start) < lengths / fps - half_frame)
+        unchecked = np.ones(len(lengths), dtype=bool)
+        for rel, episodes in meta.episodes_in_video_file(camera).items():
+            if rel in skip_files:
+                unchecked[episodes] = False
+        short = np.flatnonzero(((stop - start) < lengths / fps - half_frame) & unchecked)
         for ep in short[:5].tolist():
             out.append(Finding(
                 "error", "video-shorter-than-data",
@@ -317,7 +478,7 @@ def _check_video_spans(meta: DatasetMeta) -> list[Finding]:
                 file=meta.url(meta.video_file(ep, camera)), episode=ep, camera=camera,
             ))
         for rel, episodes in meta.episodes_in_video_file(camera).items():
-            if len(episodes) < 2:
+            if len(episodes) < 2 or rel in skip_files:
                 continue
             prev_stop = stop[episodes[:-1]]
             next_start = start[episodes[1:]]
@@ -334,11 +495,19 @@ def _check_video_spans(meta: DatasetMeta) -> list[Finding]:
     return out
 
 
+def _file_from_message(message: str) -> str | None:
+    """The file an open error names: DatasetMeta's messages start with "<path>: "."""
+    head, sep, _ = message.partition(": ")
+    return head if sep and "/" in head and " " not in head.strip() else None
+
+
 def _fix_from_message(message: str) -> str:
     if "v2" in message and "convert" in message:
         return "convert the dataset to v3.0 with LeRobot's converter"
     if "JSON" in message:
         return "restore meta/info.json"
+    if "truncated or corrupt" in message:
+        return "download the file named above again; it is truncated or corrupt"
     return "check the file named above"
 
 
