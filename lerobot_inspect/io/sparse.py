@@ -10,6 +10,13 @@ A read outside the held spans means the byte index promised bytes the decoder di
 does not match the file: that raises a FetchError naming the file and the offset, instead of
 feeding FFmpeg zeros. With `on_miss` the missing bytes are fetched instead, and recorded in
 `misses` so a probe can show the index is too tight.
+
+FFmpeg reads in fixed blocks (64 KiB through TorchCodec's file-like adapter) and walks through a
+short gap by reading on rather than seeking, so it asks for bytes past the end of a held span that
+it then discards. `gap_policy="zeros"` serves those: a read that starts inside a held span, or
+exactly where the previous read ended, is filled to the size asked with zeros wherever nothing is
+held (counted in `zero_filled_bytes`, never fetched). A read that lands in a gap any other way
+(after a seek: a request for bytes the index did not promise) still goes to `on_miss` or raises.
 """
 
 from __future__ import annotations
@@ -18,10 +25,13 @@ import bisect
 import io
 import os
 from collections.abc import Callable, Iterable, Mapping
+from typing import Literal, get_args
 
-from lerobot_inspect.errors import FetchError, OptionError
+from lerobot_inspect.errors import FetchError, OptionError, check_option
 
-__all__ = ["SparseFile"]
+__all__ = ["GapPolicy", "SparseFile"]
+
+GapPolicy = Literal["raise", "zeros"]
 
 _STALE_HINT = "the byte index may be stale — run `lerobot-inspect index build`"
 
@@ -32,6 +42,7 @@ class SparseFile(io.RawIOBase):
     `segments` maps a byte offset to the bytes found there (a mapping or (offset, bytes) pairs);
     overlapping or touching segments are merged. `on_miss(start, stop) -> bytes` is called for a
     read that starts in a gap, with the gap clipped to the read; its bytes are kept.
+    `gap_policy="zeros"` zero-fills read-ahead past the held spans (see the module docstring).
     """
 
     def __init__(
@@ -41,15 +52,21 @@ class SparseFile(io.RawIOBase):
         *,
         name: str,
         on_miss: Callable[[int, int], bytes] | None = None,
+        gap_policy: GapPolicy = "raise",
     ) -> None:
         super().__init__()
         if size < 0:
             raise OptionError(f"size={size!r} for {name}; pass the file's size in bytes (>= 0)")
+        check_option("gap_policy", gap_policy, get_args(GapPolicy))
         self.size = int(size)
         self.name = name
         self.on_miss = on_miss
+        self.gap_policy = gap_policy
         self.misses: list[tuple[int, int]] = []
+        self.zero_filled_bytes = 0
+        self.zero_filled_reads = 0
         self._position = 0
+        self._last_read_stop: int | None = None
         self._starts: list[int] = []
         self._blocks: list[bytes] = []
         pairs = segments.items() if isinstance(segments, Mapping) else segments
@@ -167,13 +184,33 @@ class SparseFile(io.RawIOBase):
                 parts.append(self.read(self.size - self._position))
             return b"".join(parts)
         i = self._locate(start)
-        if i is None:
-            i = self._miss(start, stop)
-        block_start, block = self._starts[i], self._blocks[i]
-        # A short read at the edge of a held block is legal; the next read hits the gap.
-        out = block[start - block_start : min(stop, block_start + len(block)) - block_start]
-        self._position = start + len(out)
+        if self.gap_policy == "zeros" and (i is not None or start == self._last_read_stop):
+            out = self._zero_filled(start, stop)
+        else:
+            if i is None:
+                i = self._miss(start, stop)
+            block_start, block = self._starts[i], self._blocks[i]
+            # A short read at the edge of a held block is legal; the next read hits the gap.
+            out = block[start - block_start : min(stop, block_start + len(block)) - block_start]
+        self._position = self._last_read_stop = start + len(out)
         return out
+
+    def _zero_filled(self, start: int, stop: int) -> bytes:
+        """Bytes [start, stop): held bytes where held, zeros elsewhere (counted)."""
+        out = bytearray(stop - start)
+        held = 0
+        i = max(0, bisect.bisect_right(self._starts, start) - 1)
+        while i < len(self._starts) and self._starts[i] < stop:
+            block_start, block = self._starts[i], self._blocks[i]
+            low, high = max(start, block_start), min(stop, block_start + len(block))
+            if high > low:
+                out[low - start : high - start] = memoryview(block)[low - block_start : high - block_start]
+                held += high - low
+            i += 1
+        if held < stop - start:
+            self.zero_filled_bytes += stop - start - held
+            self.zero_filled_reads += 1
+        return bytes(out)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
