@@ -1,0 +1,269 @@
+"""Remote video at the cost of the episodes a loader touches: MP4 header + one episode's byte span.
+
+Opening a remote MP4 the usual way costs a scan (`seek_mode="exact"`) or a stream of read-ahead
+blocks across a 200 MB file. With the byte index, a decoder for (episode, camera) is a TorchCodec
+`VideoDecoder` over a `SparseFile` that holds the file's header ranges and the episode's span,
+both fetched through a `ByteCache` (so headers are fetched once per file and prefetched spans are
+waiting when the loader arrives), with `custom_frame_mappings` from the index so TorchCodec never
+scans. Frames are picked by nearest pts from the index's pts table.
+
+FFmpeg reads in fixed blocks (64 KiB through TorchCodec's file-like adapter) and walks through
+short gaps by reading rather than seeking, so the sparse file runs with `gap_policy="zeros"`: bytes
+the decoder's read-ahead pulls from outside the held ranges read as zeros (counted, never
+fetched), while a read that lands in a gap after a seek, which is a request for bytes the index
+did not promise, raises FetchError.
+
+`make_video_reader` picks the access path: the whole-file decoder for local roots (LeRobot's
+behaviour and the fastest there), the byte index for every other fsspec root.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, get_args
+
+import numpy as np
+from fsspec.implementations.local import LocalFileSystem
+
+from lerobot_inspect.errors import DecodeError, IndexStaleError, check_option
+from lerobot_inspect.format import DatasetMeta
+from lerobot_inspect.io.byte_cache import ByteCache
+from lerobot_inspect.io.ranges import RangeReader
+from lerobot_inspect.io.sparse import SparseFile
+from lerobot_inspect.video.byte_index import ByteIndex, EpisodeBytes
+from lerobot_inspect.video.decode import DEFAULT_DECODER_CACHE_SIZE
+from lerobot_inspect.video.index_io import DEFAULT_PROBE_BYTES, load_or_build_index
+from lerobot_inspect.video.reader import VideoReader
+
+__all__ = [
+    "VIDEO_ACCESS",
+    "ByteIndexSource",
+    "ByteIndexVideoReader",
+    "VideoAccess",
+    "make_video_reader",
+    "merge_ranges",
+    "resolve_video_access",
+]
+
+VideoAccess = Literal["auto", "file", "byte_index"]
+VIDEO_ACCESS: tuple[str, ...] = get_args(VideoAccess)
+DEFAULT_CACHE_BYTES = 256 << 20
+
+
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Sorted [start, stop) ranges with overlapping or touching ones joined: one request each."""
+    merged: list[list[int]] = []
+    for start, stop in sorted((int(a), int(b)) for a, b in ranges if b > a):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    return tuple((a, b) for a, b in merged)
+
+
+def resolve_video_access(meta: DatasetMeta, video_access: VideoAccess) -> Literal["file", "byte_index"]:
+    """"auto" means whole files on a local disk (nothing to save there) and the byte index elsewhere."""
+    check_option("video_access", video_access, VIDEO_ACCESS)
+    if video_access != "auto":
+        return video_access  # type: ignore[return-value]
+    return "file" if isinstance(meta.fs, LocalFileSystem) else "byte_index"
+
+
+class ByteIndexSource:
+    """`episode_source` for VideoReader: (episode, camera) -> (key, decoder opener, pts table).
+
+    The index is loaded (or built) on first use, not at construction, so creating a dataset stays
+    cheap and a DataLoader worker that never decodes never fetches it. Each video file's size is
+    checked against the index the first time a decoder for it opens (one size request per file
+    touched): a re-uploaded file raises IndexStaleError instead of decoding the wrong bytes."""
+
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        *,
+        index: ByteIndex | None = None,
+        reader: RangeReader | None = None,
+        cache: ByteCache | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        prefetch_threads: int = 2,
+        probe_bytes: int = DEFAULT_PROBE_BYTES,
+    ) -> None:
+        self.meta = meta
+        self.reader = reader or (cache.reader if cache is not None else RangeReader(meta.fs))
+        self.cache = cache or ByteCache(self.reader, capacity_bytes=cache_bytes, prefetch_threads=prefetch_threads)
+        self.probe_bytes = probe_bytes
+        self._index = index
+        self._init_process_state()
+
+    def _init_process_state(self) -> None:
+        self._lock = threading.Lock()
+        self._checked: set[str] = set()
+        self._pts: dict[str, np.ndarray] = {}
+        self._sparse: weakref.WeakSet[SparseFile] = weakref.WeakSet()
+        self._zero_filled_closed = 0
+        self._pid = os.getpid()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Spawned DataLoader workers get the index tables (not its lock) and fresh counters.
+        index = self._index
+        return {
+            "meta": self.meta,
+            "reader": self.reader,
+            "cache": self.cache,
+            "probe_bytes": self.probe_bytes,
+            "tables": None if index is None else (index.files, index.episodes, index.frames),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.meta = state["meta"]
+        self.reader = state["reader"]
+        self.cache = state["cache"]
+        self.probe_bytes = state["probe_bytes"]
+        tables = state["tables"]
+        self._index = None if tables is None else ByteIndex(*tables)
+        self._init_process_state()
+
+    # ---- index ----------------------------------------------------------------------------------
+    @property
+    def index(self) -> ByteIndex:
+        """The byte index, loaded from meta/byte_index/ or built in memory the first time it is needed."""
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    self._index = load_or_build_index(
+                        self.meta, self.reader, verify_sizes=False, probe_bytes=self.probe_bytes
+                    )
+        return self._index
+
+    def entry(self, episode: int, camera: str) -> EpisodeBytes:
+        return self.index.episode(episode, camera)
+
+    def pts_table(self, path: str) -> np.ndarray:
+        """Seconds of every frame of a file in pts order: TorchCodec's frame numbering with mappings."""
+        table = self._pts.get(path)
+        if table is None:
+            index = self.index
+            table = np.sort(index.file_frames(path)["pts"]).astype(np.float64) / index.timescale(path)
+            self._pts[path] = table
+        return table
+
+    def _check_size(self, entry: EpisodeBytes) -> None:
+        if entry.path in self._checked:
+            return
+        size = self.reader.size(self.meta.path(entry.path))
+        if size != entry.size_bytes:
+            raise IndexStaleError(
+                f"{self.meta.url(entry.path)}: is {size} bytes but the byte index was built for "
+                f"{entry.size_bytes} bytes (the file changed). Run `lerobot-inspect index build {self.meta.root}`"
+            )
+        self._checked.add(entry.path)
+
+    def _keys(self, entry: EpisodeBytes) -> list[tuple[str, int, int]]:
+        full = self.meta.path(entry.path)
+        headers = merge_ranges(entry.header_ranges)
+        return [(full, a, b) for a, b in (*headers, (entry.span_start, entry.span_stop))]
+
+    # ---- the episode_source protocol ------------------------------------------------------------
+    def __call__(self, episode: int, camera: str) -> tuple[object, Callable[[], object], np.ndarray]:
+        entry = self.entry(episode, camera)
+        key = ("byte_index", entry.path, entry.span_start, entry.span_stop)
+        return key, lambda: self.open_decoder(entry), self.pts_table(entry.path)
+
+    def open_decoder(self, entry: EpisodeBytes) -> object:
+        """A VideoDecoder that can decode every frame of one (episode, camera) from header + span."""
+        from torchcodec.decoders import VideoDecoder
+
+        self._check_process()
+        self._check_size(entry)
+        segments = [(start, self.cache.get(path, start, stop)) for path, start, stop in self._keys(entry)]
+        sparse = SparseFile(entry.size_bytes, segments, name=self.meta.url(entry.path), gap_policy="zeros")
+        self._sparse.add(sparse)
+        try:
+            return VideoDecoder(sparse, custom_frame_mappings=self.index.frame_mappings(entry.path))
+        except (RuntimeError, ValueError) as exc:
+            raise DecodeError(
+                f"{self.meta.url(entry.path)}: FFmpeg cannot open camera {entry.camera} for episode "
+                f"{entry.episode_index} from its header and bytes [{entry.span_start}, {entry.span_stop}): "
+                f"{exc}. Rebuild the index (`lerobot-inspect index build {self.meta.root}`) or check the file"
+            ) from exc
+
+    # ---- prefetch and stats ---------------------------------------------------------------------
+    def prefetch(self, episodes: Iterable[int], cameras: Iterable[str] | None = None) -> None:
+        """Start fetching the header and span of each (episode, camera) in the background."""
+        self._check_process()
+        keys = []
+        for episode in episodes:
+            for camera in cameras if cameras is not None else self.meta.video_keys:
+                keys.extend(self._keys(self.entry(int(episode), camera)))
+        self.cache.prefetch(keys)
+
+    def stats(self) -> dict[str, Any]:
+        """Cache counters, range-reader counters and the zero bytes served to FFmpeg's read-ahead."""
+        live = list(self._sparse)
+        return {
+            "cache": self.cache.snapshot(),
+            "reader": self.reader.stats.snapshot(),
+            "sparse": {
+                "decoders": len(live),
+                "zero_filled_bytes": sum(s.zero_filled_bytes for s in live),
+                "zero_filled_reads": sum(s.zero_filled_reads for s in live),
+            },
+        }
+
+    def _check_process(self) -> None:
+        if self._pid != os.getpid():  # forked: counters and weak refs describe the parent
+            index = self._index
+            self._init_process_state()
+            self._index = index
+
+
+class ByteIndexVideoReader(VideoReader):
+    """VideoReader whose decoders read header + episode span through the byte index and a ByteCache.
+
+    Adds `prefetch(episodes)` (the streaming dataset calls it with the episodes it will read next)
+    and `stats()`."""
+
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        *,
+        source: ByteIndexSource | None = None,
+        tolerance_s: float = 1e-4,
+        return_uint8: bool = False,
+        decoder_cache_size: int = DEFAULT_DECODER_CACHE_SIZE,
+    ) -> None:
+        self.source = source or ByteIndexSource(meta)
+        super().__init__(meta, tolerance_s=tolerance_s, return_uint8=return_uint8,
+                         decoder_cache_size=decoder_cache_size, episode_source=self.source)
+
+    @property
+    def index(self) -> ByteIndex:
+        return self.source.index
+
+    def prefetch(self, episodes: Iterable[int]) -> None:
+        self.source.prefetch(episodes)
+
+    def stats(self) -> dict[str, Any]:
+        out = self.source.stats()
+        out["decoders_opened"] = self.decoders.opened
+        return out
+
+
+def make_video_reader(
+    meta: DatasetMeta,
+    *,
+    video_access: VideoAccess = "auto",
+    tolerance_s: float = 1e-4,
+    return_uint8: bool = False,
+    decoder_cache_size: int = DEFAULT_DECODER_CACHE_SIZE,
+) -> VideoReader:
+    """The VideoReader `video_access` asks for ("auto": whole files locally, byte index remotely)."""
+    access = resolve_video_access(meta, video_access)
+    if access == "file":
+        return VideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8,
+                           decoder_cache_size=decoder_cache_size)
+    return ByteIndexVideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8,
+                                decoder_cache_size=decoder_cache_size)
