@@ -157,6 +157,79 @@ def _naive_exact(root: str, budget: dict[str, Any]) -> dict[str, Any]:
             "frames_per_s": frames / elapsed, "first_batch_s": first}
 
 
+def _remote_episodes_http(root: str, budget: dict[str, Any]) -> dict[str, Any]:
+    """Serve the dataset on 127.0.0.1, build its byte index over HTTP, then read every episode in order.
+
+    Bytes are counted at the server. The floor is what any reader must fetch: each file's header
+    once plus the sample bytes of every (episode, camera); spans add the keyframe before an
+    episode and the decoder's lookahead."""
+    from lerobot_inspect.format import DatasetMeta
+    from lerobot_inspect.io import RangeReader
+    from lerobot_inspect.io.testserver import serve_directory
+    from lerobot_inspect.video.index_io import build_dataset_index
+    from lerobot_inspect.video.remote import ByteIndexSource, ByteIndexVideoReader, merge_ranges
+
+    if "://" in root and not root.startswith("file://"):
+        from lerobot_inspect.errors import OptionError
+
+        raise OptionError(f"remote_episodes_http serves a local directory over HTTP itself; got {root!r}")
+
+    def video_traffic(stats: dict[str, Any]) -> tuple[int, int]:
+        mp4 = [entry for path, entry in stats["paths"].items() if path.endswith(".mp4")]
+        return sum(e["bytes_sent"] for e in mp4), sum(e["get_requests"] for e in mp4)
+
+    with serve_directory(root.removeprefix("file://")) as server:
+        meta = DatasetMeta.open(server.url)
+        server.reset_stats()
+        began = time.perf_counter()
+        index = build_dataset_index(meta, RangeReader(meta.fs))
+        build_s = time.perf_counter() - began
+        build_bytes, build_requests = video_traffic(server.stats())
+        n_files = index.files.num_rows
+        video_bytes = int(sum(index.files.column("size_bytes").to_pylist()))
+
+        server.reset_stats()
+        began = time.perf_counter()
+        video = ByteIndexVideoReader(meta, source=ByteIndexSource(meta, index=index), return_uint8=True)
+        episodes = meta.episode_index.tolist()
+        first_frame_s = None
+        frames = samples = 0
+        for position, episode in enumerate(episodes):
+            video.prefetch(episodes[position + 1 : position + 3])
+            timestamps = np.arange(int(meta.lengths[episode])) / meta.fps
+            decoded = video.frames_for(episode, {camera: timestamps for camera in meta.video_keys})
+            if first_frame_s is None:
+                first_frame_s = time.perf_counter() - began
+            frames += sum(len(batch) for batch in decoded.values())
+            samples += len(timestamps)
+        elapsed = time.perf_counter() - began
+        fetched, requests = video_traffic(server.stats())
+        cache = video.stats()["cache"]
+
+    header = sum(sum(b - a for a, b in merge_ranges(zip(starts, stops, strict=True)))
+                 for starts, stops in zip(index.files.column("header_starts").to_pylist(),
+                                          index.files.column("header_stops").to_pylist(), strict=True))
+    floor = header + int(sum(index.episodes.column("floor_bytes").to_pylist()))
+    spans = header + int(sum(stop - start for start, stop in zip(index.episodes.column("span_start").to_pylist(),
+                                                                    index.episodes.column("span_stop").to_pylist(),
+                                                                    strict=True)))
+    return {
+        "samples": samples, "seconds": elapsed, "samples_per_s": samples / elapsed, "frames_per_s": frames / elapsed,
+        "first_batch_s": first_frame_s, "first_frame_s": first_frame_s,
+        "episodes": len(episodes), "cameras": len(meta.video_keys),
+        "bytes_fetched": fetched, "floor_bytes": floor, "span_bytes": spans, "video_bytes": video_bytes,
+        "bytes_over_floor": fetched / floor if floor else None,
+        "bytes_over_spans": fetched / spans if spans else None,
+        "bytes_over_video": fetched / video_bytes if video_bytes else None,
+        "requests": requests, "requests_per_episode": requests / max(1, len(episodes)),
+        "requests_per_episode_camera": requests / max(1, len(episodes) * len(meta.video_keys)),
+        "cache_hit_rate": cache["hit_rate"], "prefetch_hits": cache["prefetch_hits"],
+        "index_files": n_files, "index_build_s": build_s, "index_build_s_per_file": build_s / max(1, n_files),
+        "index_build_s_per_gb": build_s / (video_bytes / 1e9) if video_bytes else None,
+        "index_build_bytes": build_bytes, "index_build_requests": build_requests,
+    }
+
+
 CONFIGS: dict[str, BenchConfig] = {
     config.name: config
     for config in (
@@ -170,6 +243,8 @@ CONFIGS: dict[str, BenchConfig] = {
                     lambda root, b: _map_dataset(root, b, shuffle=False, workers=0), ("map",)),
         BenchConfig("naive_exact", "per episode: VideoDecoder(seek_mode='exact') reads the whole MP4",
                     _naive_exact, ("baseline",)),
+        BenchConfig("remote_episodes_http", "loopback HTTP: byte index build, then every episode via header + span",
+                    _remote_episodes_http, ("remote",)),
     )
 }
 

@@ -25,6 +25,7 @@ from lerobot_inspect.errors import DatasetFormatError, OptionError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.samples import TabularFrames, assemble_sample
 from lerobot_inspect.video.reader import VideoReader
+from lerobot_inspect.video.remote import VideoAccess, make_video_reader, resolve_video_access
 from lerobot_inspect.windows import delta_indices, query_indices
 
 __all__ = ["MapDataset", "read_episode_rows", "resolve_delta_keys"]
@@ -96,8 +97,11 @@ class MapDataset(Dataset):
         return_uint8: bool = False,
         image_transforms: Callable[[torch.Tensor], torch.Tensor] | None = None,
         video_reader: VideoReader | None = None,
+        video_access: VideoAccess = "auto",
     ) -> None:
         self.meta = meta = root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)
+        # "auto": whole-file decoders on a local disk, header + episode span through the byte index elsewhere.
+        resolve_video_access(meta, video_access)
         self.root = meta.root
         self.tolerance_s = tolerance_s
         self.return_uint8 = return_uint8
@@ -133,7 +137,8 @@ class MapDataset(Dataset):
         self._row_start[selected] = np.concatenate([[0], np.cumsum(meta.lengths[selected])[:-1]])
         self._ep_from = meta.dataset_from_index
         self._ep_to = meta.dataset_to_index
-        self.video = video_reader or VideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8)
+        self.video = video_reader or make_video_reader(meta, video_access=video_access, tolerance_s=tolerance_s,
+                                                       return_uint8=return_uint8)
 
     @property
     def fps(self) -> int:
