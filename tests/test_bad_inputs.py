@@ -463,6 +463,19 @@ def test_file_changed_after_the_byte_index_was_built(tiny_copy):
         index.check_fresh(sizes())
 
 
+def test_saved_index_refuses_a_changed_file_when_loaded(tiny_copy):
+    """The same fault through the loader's entry point: a saved index, then a re-uploaded MP4."""
+    index_io = pytest.importorskip("lerobot_inspect.video.index_io", reason="load_or_build_index not wired yet")
+    meta = DatasetMeta.open(tiny_copy)
+    index_io.save_index(meta, index_io.load_or_build_index(meta, threads=1))
+    index_io.load_or_build_index(meta)  # unchanged files load
+    changed = meta.video_file(3, WRIST)
+    with open(tiny_copy / changed, "ab") as handle:
+        handle.write(b"\0" * 100)
+    with pytest.raises(IndexStaleError, match=rf"{changed}: is \d+ bytes but .*lerobot-inspect index build "):
+        index_io.load_or_build_index(meta)
+
+
 # ---------------------------------------------------------------------- the doc page
 def render_doc() -> str:
     lines = [
