@@ -260,3 +260,69 @@ def test_sparse_zero_policy_fills_read_ahead_but_refuses_seeks_into_gaps() -> No
     assert sparse.seek(2000) == 2000 and sparse.read(100) == b"", "past the end reads nothing, as a file"
     with pytest.raises(OptionError, match=r"gap_policy='noise'.*'raise', 'zeros'"):
         SparseFile(10, {}, name="v.mp4", gap_policy="noise")
+
+
+# ---- index build / show CLI handlers -------------------------------------------------------------------
+def _index_args(*argv: str):
+    import argparse
+
+    from lerobot_inspect.index_cli import add_index_parser
+
+    parser = argparse.ArgumentParser(prog="lerobot-inspect")
+    add_index_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(list(argv))
+
+
+def test_index_build_cli_writes_tables_and_resumes_after_a_failed_file(tmp_path: Path, capsys) -> None:
+    import re
+
+    from lerobot_inspect.video.index_io import resume_dir_for, video_file_refs
+
+    root = _copy("moov_at_end", tmp_path)
+    meta = DatasetMeta.open(str(root))
+    refs = video_file_refs(meta)
+    last = root / refs[-1].path
+    hidden = last.with_suffix(".away")
+    last.rename(hidden)  # the last file to be parsed fails: a network error on one file
+    args = _index_args("index", "build", str(root), "--threads", "1", "--no-progress")
+    with pytest.raises(FetchError, match=re.escape(refs[-1].path)):
+        args.func(args)
+    assert not (root / BYTE_INDEX_DIR).exists(), "a failed build writes no index"
+    assert len(list(resume_dir_for(meta).glob("*.npz"))) == len(refs) - 1, "finished files are kept"
+
+    hidden.rename(last)
+    capsys.readouterr()
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    requests = int(re.search(r"in (\d+) requests", out).group(1))
+    assert requests <= 3, f"the resumed build re-parsed finished files: {out}"
+    assert sorted(p.name for p in (root / BYTE_INDEX_DIR).iterdir()) == [
+        "episodes.parquet", "files.parquet", "frames.parquet"]
+    assert not resume_dir_for(meta).exists(), "scratch files go once the build succeeded"
+    index = ByteIndex.load(root / BYTE_INDEX_DIR)
+    fresh = load_or_build_index(DatasetMeta.open(str(tmp_path / "moov_at_end")))
+    assert index.episodes.equals(fresh.episodes) and index.frames.equals(fresh.frames)
+
+    show = _index_args("index", "show", str(root))
+    assert show.func(show) == 0
+    table = capsys.readouterr().out
+    assert refs[-1].path in table and re.search(r"total: 3 files\s+\d+\s+3\s", table)
+
+
+def test_index_show_without_an_index_says_how_to_build_it(tmp_path: Path, capsys) -> None:
+    root = _copy("moov_at_end", tmp_path)
+    args = _index_args("index", "show", str(root))
+    assert args.func(args) == 1
+    assert f"lerobot-inspect index build {root}" in capsys.readouterr().out
+
+
+def test_index_build_to_a_read_only_http_root_points_to_out(tmp_path: Path, capsys) -> None:
+    root = _copy("moov_at_end", tmp_path)
+    with serve_directory(root) as server:
+        args = _index_args("index", "build", server.url, "--no-progress")
+        with pytest.raises(OptionError, match="--out DIR"):
+            args.func(args)
+        out_dir = tmp_path / "index_out"
+        args = _index_args("index", "build", server.url, "--no-progress", "--out", str(out_dir))
+        assert args.func(args) == 0
+    assert len(ByteIndex.load(out_dir)) == 3

@@ -181,7 +181,7 @@ def save_index(meta: DatasetMeta, index: ByteIndex, *, out: str | None = None) -
             fs.makedirs(directory, exist_ok=True)
             for label in _TABLES:
                 fs.put_file(os.path.join(tmp, f"{label}.parquet"), posixpath.join(directory, f"{label}.parquet"))
-        except (NotImplementedError, OSError) as exc:
+        except Exception as exc:  # each fsspec backend has its own error types (aiohttp's for HTTP)
             raise OptionError(
                 f"cannot write the byte index to {shown} ({type(exc).__name__}: {exc}); this filesystem is "
                 "read-only (plain HTTP is). Pass --out DIR to write it elsewhere, then upload DIR as "
