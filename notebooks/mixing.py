@@ -95,7 +95,7 @@ def _(args, batch_size, buffer_size, dataset_root, pool_size, run, seed, workers
 @app.cell
 def _(randomness, samples):
     chart = charts.batch_episode_heatmap(samples[samples["pipeline"] == "episode pool (ours)"],
-                                         randomness=randomness["episode pool (ours)"])
+                                         randomness=randomness["episode pool (ours)"], label="episode pool (ours)")
     chart
     return (chart,)
 
@@ -103,7 +103,7 @@ def _(randomness, samples):
 @app.cell
 def _(randomness, samples):
     reference_chart = charts.batch_episode_heatmap(samples[samples["pipeline"] == "LeRobot reservoir"],
-                                                   randomness=randomness["LeRobot reservoir"])
+                                                   randomness=randomness["LeRobot reservoir"], label="LeRobot reservoir")
     reference_chart
     return (reference_chart,)
 

@@ -11,7 +11,8 @@ __all__ = ["batch_episode_heatmap"]
 
 
 def batch_episode_heatmap(samples: pd.DataFrame, *, randomness: float | None = None,
-                          max_batches: int = 64, max_episodes: int = 80) -> alt.Chart:
+                          max_batches: int = 64, max_episodes: int = 80,
+                          label: str | None = None) -> alt.Chart:
     """Batch (x) by episode (y), shaded by how many of the batch's samples came from that episode.
 
     `samples` has one row per sample (columns batch, episode_index) or per cell (plus `count`).
@@ -25,7 +26,7 @@ def batch_episode_heatmap(samples: pd.DataFrame, *, randomness: float | None = N
         cells = table.groupby(["batch", "episode_index"], as_index=False).size().rename(columns={"size": "count"})
     top = cells.groupby("episode_index")["count"].sum().nlargest(max_episodes).index
     cells = cells[cells["episode_index"].isin(top)]
-    title = "Episodes per batch"
+    title = f"{label}: episodes per batch" if label else "Episodes per batch"
     if randomness is not None:
         title += f" (randomness fraction {randomness:.2f})"
     return alt.Chart(cells, title=title).mark_rect().encode(
