@@ -326,3 +326,20 @@ def test_index_build_to_a_read_only_http_root_points_to_out(tmp_path: Path, caps
         args = _index_args("index", "build", server.url, "--no-progress", "--out", str(out_dir))
         assert args.func(args) == 0
     assert len(ByteIndex.load(out_dir)) == 3
+
+
+def test_dataloader_workers_read_remote_video_like_local(two_camera_root: Path) -> None:
+    """Forked workers inherit the index loaded in the parent and open their own HTTP sessions."""
+    from torch.utils.data import DataLoader
+
+    local = MapDataset(str(two_camera_root), episodes=[0, 5])
+    expected = torch.stack([local[i][CAMERA] for i in range(len(local))])
+    with serve_directory(two_camera_root) as server:
+        remote = MapDataset(server.url, episodes=[0, 5])
+        server.reset_stats()
+        loader = DataLoader(remote, batch_size=8, num_workers=2, multiprocessing_context="fork")
+        got = torch.cat([batch[CAMERA] for batch in loader])
+        paths = server.stats()["paths"]
+    assert torch.equal(got, expected)
+    assert any(p.endswith(".mp4") for p in paths), "the workers fetched video"
+    assert not [p for p in paths if "byte_index" in p or "meta/" in p], "workers reuse the parent's index and meta"

@@ -23,6 +23,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from lerobot_inspect.errors import IndexStaleError, OptionError
 from lerobot_inspect.format import DatasetMeta
+from lerobot_inspect.io.fs import for_this_process
 from lerobot_inspect.io.ranges import RangeReader
 from lerobot_inspect.video.byte_index import BYTE_INDEX_DIR, ByteIndex, VideoFileRef, build_byte_index
 
@@ -63,13 +64,15 @@ def video_file_refs(meta: DatasetMeta) -> list[VideoFileRef]:
 
 def index_exists(meta: DatasetMeta) -> bool:
     """True when meta/byte_index/ holds all three tables."""
-    return all(meta.fs.exists(meta.path(f"{BYTE_INDEX_DIR}/{label}.parquet")) for label in _TABLES)
+    fs = for_this_process(meta.fs)  # an HTTP/s3 filesystem made before a DataLoader fork is unusable here
+    return all(fs.exists(meta.path(f"{BYTE_INDEX_DIR}/{label}.parquet")) for label in _TABLES)
 
 
 def load_index(meta: DatasetMeta) -> ByteIndex:
     """Read meta/byte_index/ through the dataset's filesystem (local, HTTP, s3, memory, ...)."""
     directory = meta.path(BYTE_INDEX_DIR)
-    if isinstance(meta.fs, LocalFileSystem):
+    fs = for_this_process(meta.fs)
+    if isinstance(fs, LocalFileSystem):
         return ByteIndex.load(directory)
     # pyarrow's own path resolution does not understand every fsspec URL (http://...): fetch the
     # three small tables into a temporary directory and load them there.
@@ -77,7 +80,7 @@ def load_index(meta: DatasetMeta) -> ByteIndex:
         for label in _TABLES:
             source = f"{directory}/{label}.parquet"
             try:
-                with meta.fs.open(source, "rb") as handle:
+                with fs.open(source, "rb") as handle:
                     Path(tmp, f"{label}.parquet").write_bytes(handle.read())
             except (OSError, ValueError) as exc:
                 raise IndexStaleError(
@@ -145,7 +148,7 @@ def load_or_build_index(
     request."""
     if not meta.video_keys:
         raise OptionError(f"{meta.root} has no video features; a byte index indexes MP4s only")
-    reader = reader or RangeReader(meta.fs)
+    reader = reader or RangeReader(for_this_process(meta.fs))
     if index_exists(meta):
         index = load_index(meta)
         if verify_sizes:

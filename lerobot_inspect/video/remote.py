@@ -14,7 +14,8 @@ fetched), while a read that lands in a gap after a seek, which is a request for 
 did not promise, raises FetchError.
 
 `make_video_reader` picks the access path: the whole-file decoder for local roots (LeRobot's
-behaviour and the fastest there), the byte index for every other fsspec root.
+behaviour and the fastest there), the byte index for every other fsspec root; it loads the index
+(or builds it in memory from the MP4 headers) right away, in the process that makes the dataset.
 """
 
 from __future__ import annotations
@@ -265,5 +266,9 @@ def make_video_reader(
     if access == "file":
         return VideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8,
                            decoder_cache_size=decoder_cache_size)
-    return ByteIndexVideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8,
-                                decoder_cache_size=decoder_cache_size)
+    reader = ByteIndexVideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8,
+                                  decoder_cache_size=decoder_cache_size)
+    # Load (or build) the index here, once: DataLoader workers then inherit it (fork) or receive its
+    # tables (spawn) instead of each fetching or re-parsing every MP4 header.
+    reader.source.index  # noqa: B018
+    return reader
