@@ -283,8 +283,11 @@ class StreamingDataset(IterableDataset):
 
     # ------------------------------------------------------------------ iteration
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        # A generator, so a ResumeError surfaces at the first next(): inside a DataLoader worker that
+        # is the path torch reports cleanly (an error in iter() leaves the worker hanging at shutdown).
         if self._delegate is not None:
-            return iter(self._delegate)
+            yield from self._delegate
+            return
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 0)
         epoch, samples_seen = self.epoch, 0
@@ -292,7 +295,7 @@ class StreamingDataset(IterableDataset):
             epoch, samples_seen = self._check_state(self._resume[2], num_workers=num_workers)
         point = self._resume_point(epoch, samples_seen, num_workers)
         consumer = point.consumer_for(self.rank, worker, num_workers)
-        return self._stream(epoch, consumer, max(num_workers, 1), int(point.skip_counts[consumer]))
+        yield from self._stream(epoch, consumer, max(num_workers, 1), int(point.skip_counts[consumer]))
 
     def consumer_plan(self, *, consumer: int, n_consumers: int, epoch: int | None = None) -> pool.ConsumerPlan:
         """The integer schedule of one consumer (episode positions index `selected_episodes`)."""
