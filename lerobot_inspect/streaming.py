@@ -141,7 +141,8 @@ class StreamingDataset(IterableDataset):
                 return_uint8=return_uint8, shuffle=shuffle, seed=seed, pool_size=pool_size, rank=self.rank,
                 world_size=self.world_size, batch_size=batch_size, image_transforms=image_transforms,
                 video_reader=video_reader, decode_video=decode_video)
-            self.meta = getattr(self._delegate, "meta", None)
+            self.meta = self._delegate.meta
+            self.selected_episodes = self._delegate.selected_episodes
             return
 
         self.meta = meta = root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)
@@ -180,6 +181,10 @@ class StreamingDataset(IterableDataset):
     def num_episodes(self) -> int:
         return len(self.selected_episodes)
 
+    def _pool_only(self, what: str) -> None:
+        if self._delegate is not None:
+            raise OptionError(f"{what} describes the episode-pool schedule; it needs pipeline='pool'")
+
     def _schedule_options(self, epoch: int) -> dict[str, Any]:
         return {"seed": self.seed, "epoch": epoch, "shuffle": self.shuffle}
 
@@ -187,6 +192,7 @@ class StreamingDataset(IterableDataset):
         """Frames each rank serves in `epoch` (default: the current one), shape (world_size,).
 
         Independent of the DataLoader's num_workers: a rank's workers split the rank's share."""
+        self._pool_only("rank_frame_counts()")
         epoch = self.epoch if epoch is None else epoch
         counts = pool.consumer_frame_counts(self.episode_lengths, n_consumers=self.world_size,
                                             **self._schedule_options(epoch))
@@ -194,6 +200,7 @@ class StreamingDataset(IterableDataset):
 
     def rank_batch_counts(self, *, num_workers: int, epoch: int | None = None) -> np.ndarray:
         """Batches each rank's DataLoader yields in `epoch`: stop lock-step training at the minimum."""
+        self._pool_only("rank_batch_counts()")
         epoch = self.epoch if epoch is None else epoch
         workers = max(_int_option("num_workers", num_workers, minimum=0), 1)
         counts = pool.consumer_frame_counts(self.episode_lengths, n_consumers=self.world_size * workers,
@@ -299,6 +306,7 @@ class StreamingDataset(IterableDataset):
 
     def consumer_plan(self, *, consumer: int, n_consumers: int, epoch: int | None = None) -> pool.ConsumerPlan:
         """The integer schedule of one consumer (episode positions index `selected_episodes`)."""
+        self._pool_only("consumer_plan()")
         return pool.consumer_plan(self.episode_lengths, n_consumers=n_consumers, consumer=consumer,
                                   pool_size=self.pool_size,
                                   **self._schedule_options(self.epoch if epoch is None else epoch))
@@ -315,8 +323,11 @@ class StreamingDataset(IterableDataset):
                 # Everything admitted by now plus the next pool_size admissions.
                 wanted = int(np.searchsorted(plan.admitted_at, position, side="right")) + self.pool_size
                 if wanted > prefetched and prefetched < len(plan.episodes):
-                    upcoming = plan.episodes[prefetched:wanted]
-                    prefetch([int(e) for e in self.selected_episodes[upcoming]])
+                    # On resume, episodes the skipped samples already finished are not fetched.
+                    live = plan.exhausted_at[prefetched:wanted] > position
+                    upcoming = plan.episodes[prefetched:wanted][live]
+                    if upcoming.size:
+                        prefetch([int(e) for e in self.selected_episodes[upcoming]])
                     prefetched = min(wanted, len(plan.episodes))
             episode_position, frame = int(samples[position, 0]), int(samples[position, 1])
             view = views.get(episode_position)

@@ -215,8 +215,19 @@ class CountingDecoder:
         return self.decoder.get_frames_at(indices=indices)
 
 
-def counting_reader(meta, log):
-    reader = VideoReader(meta)
+class PrefetchRecordingReader(VideoReader):
+    """A real reader with the byte-cache reader's prefetch hook, recording what it was asked for."""
+
+    def __init__(self, meta, events):
+        super().__init__(meta)
+        self.events = events
+
+    def prefetch(self, episodes):
+        self.events.append(("prefetch", list(episodes)))
+
+
+def counting_reader(meta, log, *, prefetched=None):
+    reader = VideoReader(meta) if prefetched is None else PrefetchRecordingReader(meta, prefetched)
     source = reader.episode_source
 
     def counted(episode, camera):
@@ -263,13 +274,8 @@ def test_long_window_decodes_each_needed_frame_once(long_root):
 def test_prefetch_hook_sees_each_episode_before_its_first_sample(av1_multifile_root):
     meta = DatasetMeta.open(av1_multifile_root)
     events = []
-
-    class PrefetchingReader(VideoReader):
-        def prefetch(self, episodes):
-            events.append(("prefetch", list(episodes)))
-
     stream = StreamingDataset(av1_multifile_root, seed=3, pool_size=2, episodes=[0, 2, 3, 5, 7],
-                              video_reader=PrefetchingReader(meta))
+                              video_reader=PrefetchRecordingReader(meta, events))
     for sample in stream:
         events.append(("sample", int(sample["episode_index"])))
     prefetched = [e for kind, eps in events if kind == "prefetch" for e in eps]
@@ -289,12 +295,14 @@ def test_resume_skips_episodes_without_reading_or_decoding_them(av1_multifile_ro
     expected = [int(s["index"]) for s in full]
     first_two = int(meta.lengths[:2].sum())
     (root / meta.data_file(0)).unlink()  # holds episodes 0 and 1 only
-    log = []
-    resumed = StreamingDataset(root, shuffle=False, video_reader=counting_reader(meta, log))
+    log, prefetched = [], []
+    resumed = StreamingDataset(root, shuffle=False, pool_size=2,
+                               video_reader=counting_reader(meta, log, prefetched=prefetched))
     resumed.load_state_dict(resumed.state_dict(samples_seen=first_two))
     got = [int(s["index"]) for s in resumed]
     assert got == expected[first_two:]
     assert sum(len(call) for call in log) == 2 * len(got), "decoded frames beyond the two cameras of each sample"
+    assert sorted(e for _, eps in prefetched for e in eps) == list(range(2, meta.num_episodes))
 
 
 # ---------------------------------------------------------------------- exact resume
