@@ -229,6 +229,15 @@ def test_s3_episode_decodes_like_local(tmp_path: Path, monkeypatch: pytest.Monke
         timestamps = np.arange(int(meta.lengths[7])) / meta.fps
         got = reader.frames(7, camera, timestamps)
         stats = reader.stats()
+        # `index build` writes meta/byte_index/ into the bucket; a new reader then loads it from there.
+        args = _index_args("index", "build", "s3://lerobot-remote-test/ds", "--no-progress")
+        assert args.func(args) == 0
+        assert fs.exists(f"lerobot-remote-test/ds/{BYTE_INDEX_DIR}/frames.parquet")
+        saved = make_video_reader(DatasetMeta.open("s3://lerobot-remote-test/ds"), return_uint8=True)
+        assert saved.frames(7, camera, timestamps).equal(got)
+        entry = saved.index.episode(7, camera)
+        header = sum(b - a for a, b in merge_ranges(entry.header_ranges))
+        assert saved.stats()["reader"]["bytes"] == header + entry.span_stop - entry.span_start
     finally:
         server.stop()
     local = DatasetMeta.open(str(root))
@@ -343,3 +352,21 @@ def test_dataloader_workers_read_remote_video_like_local(two_camera_root: Path) 
     assert torch.equal(got, expected)
     assert any(p.endswith(".mp4") for p in paths), "the workers fetched video"
     assert not [p for p in paths if "byte_index" in p or "meta/" in p], "workers reuse the parent's index and meta"
+
+
+def test_memory_root_uses_the_byte_index_and_matches_local(two_camera_root: Path) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    base = f"/remote_test_{id(two_camera_root)}"
+    for path in two_camera_root.rglob("*"):
+        if path.is_file():
+            fs.pipe(f"{base}/{path.relative_to(two_camera_root)}", path.read_bytes())
+    try:
+        remote = MapDataset(f"memory://{base}", episodes=[2])
+        local = MapDataset(str(two_camera_root), episodes=[2])
+        assert isinstance(remote.video, ByteIndexVideoReader)
+        for i in range(len(local)):
+            _assert_same_sample(local[i], remote[i], f"frame {i}")
+    finally:
+        fs.rm(base, recursive=True)
