@@ -68,7 +68,7 @@ def run_index_build(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int, path: str) -> None:
         if bar is not None:
-            bar.set_postfix_str(path.rsplit("/", 2)[-2] if "/" in path else path, refresh=False)
+            bar.set_postfix_str("/".join(path.rsplit("/", 3)[-3:]), refresh=False)
             bar.update(1)
 
     started = time.perf_counter()
@@ -124,16 +124,18 @@ def run_index_show(args: argparse.Namespace) -> int:
               f"`lerobot-inspect index build {meta.root}` (remote readers otherwise build it in memory).")
         return 1
     rows = index_summary(index)
-    print(f"{'file':<52} {'codec':>5} {'size':>11} {'eps':>5} {'header':>9} {'spans':>11} {'floor':>11} "
+    width = max([len(row["path"]) for row in rows] + [20])
+    print(f"{'file':<{width}} {'codec':>5} {'size':>11} {'eps':>5} {'header':>9} {'spans':>11} {'floor':>11} "
           f"{'span/floor':>10}")
     for row in rows:
         ratio = row["span_bytes"] / row["floor_bytes"] if row["floor_bytes"] else float("nan")
-        print(f"{row['path']:<52} {row['codec']:>5} {row['size_bytes']:>11} {row['episodes']:>5} "
+        print(f"{row['path']:<{width}} {row['codec']:>5} {row['size_bytes']:>11} {row['episodes']:>5} "
               f"{row['header_bytes']:>9} {row['span_bytes']:>11} {row['floor_bytes']:>11} {ratio:>10.3f}")
     totals = {key: sum(r[key] for r in rows) for key in ("size_bytes", "episodes", "header_bytes", "span_bytes",
                                                           "floor_bytes")}
     ratio = totals["span_bytes"] / totals["floor_bytes"] if totals["floor_bytes"] else float("nan")
-    print(f"{'total: ' + str(len(rows)) + ' files':<52} {'':>5} {totals['size_bytes']:>11} {totals['episodes']:>5} "
+    label = f"total: {len(rows)} files"
+    print(f"{label:<{width}} {'':>5} {totals['size_bytes']:>11} {totals['episodes']:>5} "
           f"{totals['header_bytes']:>9} {totals['span_bytes']:>11} {totals['floor_bytes']:>11} {ratio:>10.3f}")
     print("spans: bytes a remote reader fetches per episode (keyframe before the episode through decoder "
           "lookahead); floor: the episode's own sample bytes; header bytes are fetched once per file.")
