@@ -155,6 +155,7 @@ def test_prefetch_makes_the_next_episode_a_cache_hit(tmp_path: Path) -> None:
     assert stats["cache"]["prefetches"] == 3, "one header + two spans"
     assert stats["cache"]["misses"] == 0 and stats["cache"]["hits"] == 4
     assert stats["reader"]["requests"] == 3
+    assert stats["cache"]["fetch_s"] > 0 and stats["cache"]["decode_s"] > 0, "both sides of the time are recorded"
 
 
 def test_a_read_after_a_seek_into_a_gap_still_raises(tmp_path: Path) -> None:

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, get_args
 
 import numpy as np
+import torch
 from fsspec.implementations.local import LocalFileSystem
 
 from lerobot_inspect.errors import DecodeError, IndexStaleError, check_option
@@ -104,8 +106,8 @@ class ByteIndexSource:
         self._checked: set[str] = set()
         self._pts: dict[str, np.ndarray] = {}
         self._sparse: weakref.WeakSet[SparseFile] = weakref.WeakSet()
-        self._zero_filled_closed = 0
         self._pid = os.getpid()
+        self._waits = threading.local()  # seconds this thread spent waiting for bytes
 
     def __getstate__(self) -> dict[str, Any]:
         # Spawned DataLoader workers get the index tables (not its lock) and fresh counters.
@@ -179,7 +181,9 @@ class ByteIndexSource:
 
         self._check_process()
         self._check_size(entry)
+        began = time.perf_counter()
         segments = [(start, self.cache.get(path, start, stop)) for path, start, stop in self._keys(entry)]
+        self._waits.seconds = getattr(self._waits, "seconds", 0.0) + time.perf_counter() - began
         sparse = SparseFile(entry.size_bytes, segments, name=self.meta.url(entry.path), gap_policy="zeros")
         self._sparse.add(sparse)
         try:
@@ -201,14 +205,21 @@ class ByteIndexSource:
                 keys.extend(self._keys(self.entry(int(episode), camera)))
         self.cache.prefetch(keys)
 
+    def take_wait_seconds(self) -> float:
+        """Seconds this thread waited for bytes since the last call (to split fetch from decode time)."""
+        seconds = getattr(self._waits, "seconds", 0.0)
+        self._waits.seconds = 0.0
+        return seconds
+
     def stats(self) -> dict[str, Any]:
-        """Cache counters, range-reader counters and the zero bytes served to FFmpeg's read-ahead."""
+        """Cache counters, range-reader counters and the zero bytes served to FFmpeg's read-ahead
+        (summed over the decoders still open in this process)."""
         live = list(self._sparse)
         return {
             "cache": self.cache.snapshot(),
             "reader": self.reader.stats.snapshot(),
             "sparse": {
-                "decoders": len(live),
+                "live_decoders": len(live),
                 "zero_filled_bytes": sum(s.zero_filled_bytes for s in live),
                 "zero_filled_reads": sum(s.zero_filled_reads for s in live),
             },
@@ -243,6 +254,16 @@ class ByteIndexVideoReader(VideoReader):
     @property
     def index(self) -> ByteIndex:
         return self.source.index
+
+    def frames(self, episode: int, camera: str, timestamps_s: Sequence[float] | np.ndarray) -> torch.Tensor:
+        """As VideoReader.frames; the time not spent waiting for bytes is added to the cache's decode_s,
+        so `stats()` shows whether fetching or decoding bounds throughput."""
+        began = time.perf_counter()
+        self.source.take_wait_seconds()
+        out = super().frames(episode, camera, timestamps_s)
+        decode_s = time.perf_counter() - began - self.source.take_wait_seconds()
+        self.source.cache.record_decode_seconds(max(0.0, decode_s))
+        return out
 
     def prefetch(self, episodes: Iterable[int]) -> None:
         self.source.prefetch(episodes)
