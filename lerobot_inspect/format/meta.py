@@ -16,10 +16,11 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 
 from lerobot_inspect.errors import DatasetFormatError
 
-__all__ = ["DEFAULT_FEATURES", "DatasetMeta", "Feature", "open_fs"]
+__all__ = ["DEFAULT_FEATURES", "DatasetMeta", "Feature", "open_fs", "parquet_file", "read_parquet"]
 
 CODEBASE_VERSION = "v3.0"
 DEFAULT_FEATURES = ("timestamp", "frame_index", "episode_index", "index", "task_index")
@@ -293,11 +294,22 @@ def find_episode_files(fs: fsspec.AbstractFileSystem, root_path: str, info: dict
     return relative
 
 
+def parquet_file(fs: fsspec.AbstractFileSystem, path: str) -> pq.ParquetFile:
+    """Open a Parquet file for footer and row-group reads.
+
+    Local files go through Arrow's native reader. Handing Arrow a Python file object makes it hold
+    Python buffers in its I/O threads, and with torch loaded the interpreter then aborts at exit
+    now and then ("terminate called without an active exception", measured 5 in 12 runs). Remote
+    files have no native reader, so they use the fsspec file without Arrow's pre-buffering."""
+    if isinstance(fs, LocalFileSystem):
+        return pq.ParquetFile(path)
+    return pq.ParquetFile(fs.open(path, "rb"), pre_buffer=False)
+
+
 def read_parquet(fs: fsspec.AbstractFileSystem, path: str, *, columns: list[str] | None = None) -> pa.Table:
     """One Parquet file, with pyarrow's errors turned into a DatasetFormatError naming the file."""
     try:
-        with fs.open(path, "rb") as handle:
-            return pq.read_table(handle, columns=columns)
+        return parquet_file(fs, path).read(columns=columns)
     except FileNotFoundError:
         raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete") from None
     except (pa.ArrowException, OSError) as exc:
@@ -312,8 +324,9 @@ def read_episodes(fs: fsspec.AbstractFileSystem, root_path: str, relative: list[
     for rel in relative:
         path = posixpath.join(root_path, rel)
         try:
-            with fs.open(path, "rb") as handle:
-                schema = pq.read_schema(handle)
+            schema = parquet_file(fs, path).schema_arrow
+        except FileNotFoundError:
+            raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete") from None
         except (pa.ArrowException, OSError) as exc:
             raise DatasetFormatError(
                 f"{path}: unreadable Parquet ({exc}); the file is truncated or corrupt, restore it"

@@ -22,10 +22,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lerobot_inspect.errors import DatasetFormatError, LeRobotInspectError, Mp4ParseError
-from lerobot_inspect.format.meta import DEFAULT_FEATURES, DatasetMeta
+from lerobot_inspect.format.meta import DEFAULT_FEATURES, DatasetMeta, parquet_file, read_parquet
 
 __all__ = ["Finding", "Severity", "summarize", "validate", "validate_meta"]
 
@@ -190,7 +189,7 @@ def _check_episodes_table(meta: DatasetMeta) -> list[Finding]:
 def _check_tasks(meta: DatasetMeta) -> list[Finding]:
     out = []
     path = meta.path("meta/tasks.parquet")
-    table = pq.read_table(meta.fs.open(path, "rb")) if meta.fs.exists(path) else None
+    table = read_parquet(meta.fs, path) if meta.fs.exists(path) else None
     if table is not None and "task_index" in table.column_names:
         task_index = table.column("task_index").to_numpy()
         wrong = np.flatnonzero(task_index != np.arange(len(task_index)))
@@ -218,12 +217,11 @@ def _check_data_files(meta: DatasetMeta) -> list[Finding]:
         shown = meta.url(rel)
         first = int(episodes[0])
         try:
-            with meta.fs.open(meta.path(rel), "rb") as handle:
-                parquet = pq.ParquetFile(handle)
-                metadata = parquet.metadata
-                columns = [c for c in ("index", "episode_index", "frame_index", "timestamp")
-                           if c in parquet.schema_arrow.names]
-                table = parquet.read(columns=columns)
+            parquet = parquet_file(meta.fs, meta.path(rel))
+            metadata = parquet.metadata
+            columns = [c for c in ("index", "episode_index", "frame_index", "timestamp")
+                       if c in parquet.schema_arrow.names]
+            table = parquet.read(columns=columns)
         except FileNotFoundError:
             out.append(Finding("error", "missing-data-file", "data file referenced by meta/episodes is missing",
                                fix="restore the file or remove its episodes", file=shown, episode=first))
