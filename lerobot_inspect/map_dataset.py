@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from torch.utils.data import Dataset
 
 from lerobot_inspect.errors import DatasetFormatError, OptionError
 from lerobot_inspect.format import DatasetMeta
+from lerobot_inspect.format.meta import parquet_file
 from lerobot_inspect.samples import TabularFrames, assemble_sample
 from lerobot_inspect.video.reader import VideoReader
 from lerobot_inspect.video.remote import VideoAccess, make_video_reader, resolve_video_access
@@ -45,16 +45,15 @@ def read_episode_rows(meta: DatasetMeta, episodes: Sequence[int]) -> pa.Table:
             continue
         path = meta.path(rel)
         try:
-            with meta.fs.open(path, "rb") as handle:
-                parquet = pq.ParquetFile(handle)
-                row_groups = [parquet.metadata.row_group(k).num_rows for k in range(parquet.metadata.num_row_groups)]
-                one_per_episode = row_groups == lengths[file_episodes].tolist()
-                if one_per_episode:
-                    table = parquet.read_row_groups(chosen)
-                else:
-                    table = parquet.read()
-                    mask = np.isin(table.column("episode_index").to_numpy(), file_episodes[chosen])
-                    table = table.filter(pa.array(mask))
+            parquet = parquet_file(meta.fs, path)
+            row_groups = [parquet.metadata.row_group(k).num_rows for k in range(parquet.metadata.num_row_groups)]
+            one_per_episode = row_groups == lengths[file_episodes].tolist()
+            if one_per_episode:
+                table = parquet.read_row_groups(chosen)
+            else:
+                table = parquet.read()
+                mask = np.isin(table.column("episode_index").to_numpy(), file_episodes[chosen])
+                table = table.filter(pa.array(mask))
         except FileNotFoundError:
             raise DatasetFormatError(
                 f"{meta.url(rel)}: data file of episode {int(file_episodes[chosen[0]])} is missing; "
