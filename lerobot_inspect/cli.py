@@ -1,4 +1,4 @@
-"""`lerobot-inspect`: audit, fixture, index, report, bench and demo subcommands.
+"""`lerobot-inspect`: audit, fixture, index, report, demo and bench subcommands.
 
 Each subcommand lives in a small `_add_<name>` function that declares its arguments (with an
 example in the help) and points `func` at its handler; handlers import heavy modules lazily so
@@ -28,17 +28,21 @@ def _add_audit(subparsers: argparse._SubParsersAction) -> None:
         description="Print a summary (episodes, frames, cameras with codec/resolution/GOP, files) and "
                     "every finding; exit 1 when any finding is an error.\n\n"
                     "example:\n  lerobot-inspect audit data_fixtures/tiny\n"
+                    "  lerobot-inspect audit data_fixtures/tiny --decode\n"
                     "  lerobot-inspect audit http://127.0.0.1:8000/my_dataset --json",
     )
     parser.add_argument("root", help="dataset root: a local path or any fsspec URL")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--decode", action="store_true",
+                        help="also decode the first, middle and last frame of every episode and camera and check "
+                             "their timestamps and that neighbouring episodes do not share frames")
     parser.set_defaults(func=_run_audit)
 
 
 def _run_audit(args: argparse.Namespace) -> int:
     from lerobot_inspect.probes.audit import audit_dataset, format_report
 
-    report = audit_dataset(args.root)
+    report = audit_dataset(args.root, decode=args.decode)
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0 if report.ok else 1
 
@@ -87,6 +91,19 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_index(subparsers: argparse._SubParsersAction) -> None:
+    from lerobot_inspect.index_cli import add_index_parser
+
+    add_index_parser(subparsers)
+
+
+def _add_report(subparsers: argparse._SubParsersAction) -> None:
+    from lerobot_inspect.report import add_demo_parser, add_report_parser
+
+    add_report_parser(subparsers)
+    add_demo_parser(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lerobot-inspect", formatter_class=_Formatter,
@@ -94,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "example:\n  lerobot-inspect audit data_fixtures/tiny",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_audit, _add_fixture, _add_bench):
+    for add in (_add_audit, _add_fixture, _add_index, _add_report, _add_bench):
         add(subparsers)
     return parser
 

@@ -4,6 +4,7 @@ LeRobotInspectError
 ├── OptionError          also a ValueError: a bad keyword argument; lists the allowed values
 ├── DatasetFormatError   not a valid LeRobot v3 dataset; names the file and the field
 ├── Mp4ParseError        an MP4 we cannot index: truncated, fragmented, unexpected box
+│   └── FragmentedMp4Error   samples in moof boxes: decodes whole, but has no sample table to index
 ├── IndexStaleError      the byte index no longer matches the files it describes
 ├── FetchError           a byte range still failed after retries (url, range, attempts)
 ├── DecodeError          a frame did not decode or has the wrong pts (episode, camera, frame)
@@ -20,6 +21,7 @@ __all__ = [
     "DatasetFormatError",
     "DecodeError",
     "FetchError",
+    "FragmentedMp4Error",
     "FrameTimestampError",
     "IndexStaleError",
     "LeRobotInspectError",
@@ -49,6 +51,10 @@ class DatasetFormatError(LeRobotInspectError):
 
 class Mp4ParseError(LeRobotInspectError):
     """An MP4 whose boxes we cannot turn into a sample table."""
+
+
+class FragmentedMp4Error(Mp4ParseError):
+    """A fragmented MP4: FFmpeg decodes it when read whole, but moov holds no sample table."""
 
 
 class IndexStaleError(LeRobotInspectError):

@@ -28,7 +28,7 @@ from lerobot_inspect.video.reader import VideoReader
 from lerobot_inspect.video.remote import VideoAccess, make_video_reader, resolve_video_access
 from lerobot_inspect.windows import delta_indices, query_indices
 
-__all__ = ["MapDataset", "read_episode_rows", "resolve_delta_keys"]
+__all__ = ["MapDataset", "check_rows_in_order", "read_episode_rows", "resolve_delta_keys"]
 
 
 def read_episode_rows(meta: DatasetMeta, episodes: Sequence[int]) -> pa.Table:
@@ -68,6 +68,26 @@ def read_episode_rows(meta: DatasetMeta, episodes: Sequence[int]) -> pa.Table:
     if not tables:
         return pa.table({})
     return pa.concat_tables(tables, promote_options="default")
+
+
+def check_rows_in_order(meta: DatasetMeta, selected: np.ndarray, index: np.ndarray, episode_of_row: np.ndarray,
+                        row_start: np.ndarray) -> None:
+    """Refuse rows that are not each episode's frames in `index` order: windows are computed by
+    position, so shuffled or renumbered rows would silently read the wrong neighbours."""
+    lengths = meta.lengths[selected]
+    owner = np.repeat(selected, lengths)
+    expected = np.arange(len(index)) - np.repeat(row_start[selected], lengths) + np.repeat(
+        meta.dataset_from_index[selected], lengths)
+    bad = np.flatnonzero((index != expected) | (episode_of_row != owner))
+    if bad.size:
+        row = int(bad[0])
+        episode = int(owner[row])
+        raise DatasetFormatError(
+            f"{meta.url(meta.data_file(episode))}: episode {episode}: row {row - int(row_start[episode])} has "
+            f"index {int(index[row])} (episode_index {int(episode_of_row[row])}) where meta/episodes puts index "
+            f"{int(expected[row])}; sort the rows by index and renumber them contiguously "
+            "(`lerobot-inspect audit` shows every such row)"
+        )
 
 
 def resolve_delta_keys(meta: DatasetMeta, delta_timestamps: Mapping[str, Sequence[float]] | None,
@@ -134,6 +154,8 @@ class MapDataset(Dataset):
         # Rows are grouped by episode in ascending order: row of abs index = abs - from + row_start.
         self._row_start = np.zeros(meta.num_episodes, dtype=np.int64)
         self._row_start[selected] = np.concatenate([[0], np.cumsum(meta.lengths[selected])[:-1]])
+        check_rows_in_order(meta, selected, self.index, self.episode_of_row, self._row_start)
+        meta.check_tasks_order()
         self._ep_from = meta.dataset_from_index
         self._ep_to = meta.dataset_to_index
         self.video = video_reader or make_video_reader(meta, video_access=video_access, tolerance_s=tolerance_s,

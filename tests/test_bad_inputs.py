@@ -61,7 +61,6 @@ class Kind:
     gets: str
     fix: str
     make: Callable[[Path], Expect] | None = None  # None: a kind with its own test below
-    loader_xfail: str | None = None
 
 
 # ---------------------------------------------------------------------- the corruptions
@@ -103,7 +102,7 @@ def fragmented(root: Path) -> Expect:
 
 def missing_mp4(root: Path) -> Expect:
     rel = corrupt.delete_file(root, TINY_META.video_file(2, WRIST))
-    return Expect("missing-video-file", rel, 2, WRIST, loader=DecodeError)
+    return Expect("missing-video-file", rel, 2, WRIST, loader=DatasetFormatError)
 
 
 def missing_parquet(root: Path) -> Expect:
@@ -228,20 +227,6 @@ def shifted_span(episode: int, frames: int) -> Callable[[Path], Expect]:
     return make
 
 
-SHIFT_XFAIL = (
-    "MapDataset trusts from/to_timestamp: a one-frame shift decodes the neighbouring frame within "
-    "tolerance_s. validate's video-span-shifted (MP4 header vs cumulative lengths) catches it; the "
-    "loader must run the same check when it opens a file"
-)
-ORDER_XFAIL = (
-    "MapDataset maps index -> row by position (index - dataset_from_index + row_start) without checking "
-    "that each episode's `index` column is ascending and contiguous, so windows read the wrong rows"
-)
-TASKS_XFAIL = (
-    "DatasetMeta.tasks is read by row (LeRobot's tasks.iloc[task_index]); with rows out of order every "
-    "sample carries another task's string"
-)
-
 KINDS: list[Kind] = [
     Kind("truncated MP4, cut in moov (faststart)", "`truncate_in_box(root, mp4, 'moov')`",
          "`unreadable-video-header` (error): \"top-level box 'moov' at byte 32 claims 1201 bytes but the file "
@@ -301,12 +286,11 @@ KINDS: list[Kind] = [
          "`video-frames-missing` (error) naming the episode whose frames are gone; loader: `FrameTimestampError`",
          "re-encode the episode's video", video_frames_missing),
     Kind("episode whose frames are out of order", "rows of episode 1 shuffled (all columns move together)",
-         "`frames-out-of-order` (error) naming the Parquet and episode; loader: no error, windows read "
-         "neighbours by position (xfail)", "sort the episode's rows by frame_index", frames_out_of_order,
-         loader_xfail=ORDER_XFAIL),
+         "`frames-out-of-order` (error) naming the Parquet and episode; loader: `DatasetFormatError` at open "
+         "naming the file, episode and row", "sort the episode's rows by frame_index", frames_out_of_order),
     Kind("`index` not contiguous", "`rewrite_data_column(root, 2, 'index', index + 1)`",
-         "`index-not-contiguous` (error); loader: no error, windows off by one (xfail)",
-         "renumber `index` and rewrite meta/episodes", index_not_contiguous, loader_xfail=ORDER_XFAIL),
+         "`index-not-contiguous` (error); loader: `DatasetFormatError` at open naming the file and episode",
+         "renumber `index` and rewrite meta/episodes", index_not_contiguous),
     Kind("unknown feature dtype", "`features['observation.state']['dtype'] = 'complex128'`",
          "`unknown-dtype` (error) listing the known dtypes; loads (values are still float32 in Parquet)",
          "fix the dtype in meta/info.json", unknown_dtype),
@@ -318,16 +302,15 @@ KINDS: list[Kind] = [
          "`camera-fps-mismatch` (error) on meta/info.json; loader: `FrameTimestampError`",
          "re-encode the camera at the dataset fps", camera_fps_in_info),
     Kind("tasks table out of order", "`swap_task_rows(root)`",
-         "`tasks-out-of-order` (error); loader: no error, every `task` string wrong (xfail)",
-         "sort meta/tasks.parquet by task_index", tasks_out_of_order, loader_xfail=TASKS_XFAIL),
+         "`tasks-out-of-order` (error); loader: `DatasetFormatError` at open (LeRobot returns wrong strings)",
+         "sort meta/tasks.parquet by task_index", tasks_out_of_order),
     Kind("from/to_timestamp shifted by a frame (first episode of a file)", "`shift_video_timestamps(root, CAM, 0)`",
-         "`video-span-shifted` (error) naming the episode and the right from/to; loader: SILENT, every frame is "
-         "the next one (xfail)", "set from/to_timestamp as the finding says", shifted_span(0, 1),
-         loader_xfail=SHIFT_XFAIL),
+         "`video-span-shifted` (error) naming the episode and the right from/to; loader: `FrameTimestampError` "
+         "when the file is first opened (LeRobot silently returns the next frame)",
+         "set from/to_timestamp as the finding says", shifted_span(0, 1)),
     Kind("from/to_timestamp shifted by a frame (last episode of a file)", "`shift_video_timestamps(root, CAM, 1)`",
-         "`video-span-shifted` (error); loader: wrong frames for all but the last row, which raises "
-         "`FrameTimestampError` (xfail)", "set from/to_timestamp as the finding says", shifted_span(1, 1),
-         loader_xfail=SHIFT_XFAIL),
+         "`video-span-shifted` (error); loader: `FrameTimestampError` naming the episode and the right from/to",
+         "set from/to_timestamp as the finding says", shifted_span(1, 1)),
     Kind("from/to_timestamp shifted back by a frame", "`shift_video_timestamps(root, CAM, 4, frames=-1)`",
          "`video-span-shifted` (error); loader: `FrameTimestampError` \"asks for frame -1\"",
          "set from/to_timestamp as the finding says", shifted_span(4, -1)),
@@ -373,15 +356,11 @@ def wrong_in_sample(sample: dict, meta: DatasetMeta, deltas: dict[str, list[floa
     return None
 
 
-def params(kinds: list[Kind], *, loader: bool) -> list:
-    out = []
-    for kind in kinds:
-        marks = [pytest.mark.xfail(strict=True, reason=kind.loader_xfail)] if loader and kind.loader_xfail else []
-        out.append(pytest.param(kind, id=kind.make.__name__, marks=marks))
-    return out
+def params(kinds: list[Kind]) -> list:
+    return [pytest.param(kind, id=kind.make.__name__) for kind in kinds]
 
 
-@pytest.mark.parametrize("kind", params(VALIDATED, loader=False))
+@pytest.mark.parametrize("kind", params(VALIDATED))
 def test_validate_reports_exactly_one_finding(kind, tmp_path):
     root, expect = corrupted_copy(tmp_path, kind)
     findings = validate(root)
@@ -395,7 +374,7 @@ def test_validate_reports_exactly_one_finding(kind, tmp_path):
         assert expect.episode is not None, "a finding about a data or video file must name an episode"
 
 
-@pytest.mark.parametrize("kind", params(VALIDATED, loader=True))
+@pytest.mark.parametrize("kind", params(VALIDATED))
 def test_loader_never_returns_a_wrong_frame(kind, tmp_path):
     root, expect = corrupted_copy(tmp_path, kind)
     seen = 0

@@ -71,6 +71,7 @@ class DatasetMeta:
     episodes: pa.Table
     tasks: list[str]
     episode_files: list[str]
+    task_indices: list[int] = field(default_factory=list)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -90,8 +91,8 @@ class DatasetMeta:
         }
         episode_files = find_episode_files(fs, root_path, info)
         episodes = read_episodes(fs, root_path, episode_files)
-        tasks = read_tasks(fs, root_path)
-        return cls(str(root), fs, root_path, info, features, episodes, tasks, episode_files)
+        tasks, task_indices = read_tasks(fs, root_path)
+        return cls(str(root), fs, root_path, info, features, episodes, tasks, episode_files, task_indices)
 
     # ------------------------------------------------------------------ info
     @property
@@ -213,6 +214,18 @@ class DatasetMeta:
         """MP4 of one camera -> positions of the episodes it holds, in table order."""
         return _group_by_path(self.info["video_path"], self.column(f"videos/{camera}/chunk_index"),
                               self.column(f"videos/{camera}/file_index"), video_key=camera)
+
+    def check_tasks_order(self) -> None:
+        """Refuse a tasks table whose rows are not in task_index order: every task string would be
+        wrong (LeRobot looks tasks up by row and returns them silently)."""
+        wrong = [row for row, claimed in enumerate(self.task_indices) if claimed != row]
+        if wrong:
+            row = wrong[0]
+            raise DatasetFormatError(
+                f"{self.url('meta/tasks.parquet')}: row {row} holds task_index {self.task_indices[row]}; rows "
+                "must be in task_index order or every sample gets the wrong task string. Sort the table by "
+                "task_index (`lerobot-inspect audit` reports it as tasks-out-of-order)"
+            )
 
     def task(self, task_index: int) -> str:
         """The task string, looked up by row as LeRobot does (`tasks.iloc[task_index].name`)."""
@@ -341,16 +354,23 @@ def read_episodes(fs: fsspec.AbstractFileSystem, root_path: str, relative: list[
         ) from exc
 
 
-def read_tasks(fs: fsspec.AbstractFileSystem, root_path: str) -> list[str]:
-    """Task strings by row; LeRobot looks a task up by row position, so order matters."""
+def read_tasks(fs: fsspec.AbstractFileSystem, root_path: str) -> tuple[list[str], list[int]]:
+    """Task strings by row and the task_index each row claims.
+
+    LeRobot looks a task up by row position, so a table whose rows are not in task_index order
+    gives wrong task strings; callers compare the two."""
     path = posixpath.join(root_path, "meta/tasks.parquet")
     table = read_parquet(fs, path)
-    if "task" in table.column_names:
-        return [str(t) for t in table.column("task").to_pylist()]
-    index_cols = [name for name in table.column_names if name not in ("task_index",)]
-    if not index_cols:
+    names = [name for name in table.column_names if name != "task_index"]
+    column = "task" if "task" in table.column_names else (names[0] if names else None)
+    if column is None:
         raise DatasetFormatError(f"{path}: no 'task' column; expected columns [task_index, task]")
-    return [str(t) for t in table.column(index_cols[0]).to_pylist()]
+    tasks = [str(t) for t in table.column(column).to_pylist()]
+    if "task_index" in table.column_names:
+        claimed = [int(i) for i in table.column("task_index").to_pylist()]
+    else:
+        claimed = list(range(len(tasks)))
+    return tasks, claimed
 
 
 def _unique_paths(template: str, chunks: np.ndarray, files: np.ndarray, **fmt: str) -> list[str]:

@@ -23,10 +23,18 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from lerobot_inspect.errors import DatasetFormatError, LeRobotInspectError, Mp4ParseError
-from lerobot_inspect.format.meta import DEFAULT_FEATURES, DatasetMeta, parquet_file, read_parquet
+from lerobot_inspect.errors import DatasetFormatError, FragmentedMp4Error, LeRobotInspectError, Mp4ParseError
+from lerobot_inspect.format.meta import DEFAULT_FEATURES, DatasetMeta, parquet_file
 
-__all__ = ["Finding", "Severity", "summarize", "validate", "validate_meta"]
+__all__ = [
+    "Finding",
+    "Severity",
+    "check_video_file_spans",
+    "read_video_header",
+    "summarize",
+    "validate",
+    "validate_meta",
+]
 
 Severity = Literal["error", "warning", "info"]
 KNOWN_DTYPES = {
@@ -188,18 +196,14 @@ def _check_episodes_table(meta: DatasetMeta) -> list[Finding]:
 
 def _check_tasks(meta: DatasetMeta) -> list[Finding]:
     out = []
-    path = meta.path("meta/tasks.parquet")
-    table = read_parquet(meta.fs, path) if meta.fs.exists(path) else None
-    if table is not None and "task_index" in table.column_names:
-        task_index = table.column("task_index").to_numpy()
-        wrong = np.flatnonzero(task_index != np.arange(len(task_index)))
-        if wrong.size:
-            out.append(Finding(
-                "error", "tasks-out-of-order",
-                f"row {int(wrong[0])} of meta/tasks.parquet has task_index {int(task_index[wrong[0]])}; "
-                "LeRobot looks tasks up by row, so every task string would be wrong",
-                fix="sort meta/tasks.parquet by task_index", file=meta.url("meta/tasks.parquet"),
-            ))
+    wrong = [row for row, claimed in enumerate(meta.task_indices) if claimed != row]
+    if wrong:
+        out.append(Finding(
+            "error", "tasks-out-of-order",
+            f"row {wrong[0]} of meta/tasks.parquet has task_index {meta.task_indices[wrong[0]]}; "
+            "LeRobot looks tasks up by row, so every task string would be wrong",
+            fix="sort meta/tasks.parquet by task_index", file=meta.url("meta/tasks.parquet"),
+        ))
     total_tasks = meta.info.get("total_tasks")
     if total_tasks is not None and int(total_tasks) != len(meta.tasks):
         out.append(Finding(
@@ -326,7 +330,7 @@ def _check_video_files(meta: DatasetMeta) -> list[Finding]:
     return out
 
 
-def _read_video_header(meta: DatasetMeta, rel: str) -> Any:
+def read_video_header(meta: DatasetMeta, rel: str) -> Any:
     """Parse one MP4's moov through meta.fs, reading only box headers and moov."""
     from lerobot_inspect.video.mp4 import read_mp4_header
 
@@ -351,12 +355,12 @@ def _check_video_headers(meta: DatasetMeta, *, skip_cameras: set[str | None], ch
         for rel, episodes in meta.episodes_in_video_file(camera).items():
             shown, first = meta.url(rel), int(episodes[0])
             try:
-                info = _read_video_header(meta, rel)
+                info = read_video_header(meta, rel)
                 track = info.video
             except FileNotFoundError:
                 continue  # _check_video_files reports it
             except Mp4ParseError as exc:
-                if "fragmented" in str(exc):
+                if isinstance(exc, FragmentedMp4Error):
                     out.append(Finding(
                         "warning", "fragmented-video",
                         "fragmented MP4 (moof boxes): it decodes when read whole, but its sample table is "
@@ -381,12 +385,12 @@ def _check_video_headers(meta: DatasetMeta, *, skip_cameras: set[str | None], ch
             if camera in skip_cameras:
                 checked.add(rel)
                 continue
-            out.extend(_check_file_spans(meta, camera, rel, episodes, track))
+            out.extend(check_video_file_spans(meta, camera, rel, episodes, track))
             checked.add(rel)
     return out
 
 
-def _check_file_spans(meta: DatasetMeta, camera: str, rel: str, episodes: np.ndarray, track: Any) -> list[Finding]:
+def check_video_file_spans(meta: DatasetMeta, camera: str, rel: str, episodes: np.ndarray, track: Any) -> list[Finding]:
     """Compare each episode's [from, to) with where the MP4's frames say it must be.
 
     Episodes are concatenated in table order, so episode k starts at the frame whose display

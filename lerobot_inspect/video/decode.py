@@ -128,8 +128,8 @@ def decode_at(
     except (RuntimeError, ValueError) as exc:
         raise DecodeError(
             f"{where.file}: episode {where.episode}, camera {where.camera}: FFmpeg could not decode frames "
-            f"{unique.tolist()[:8]}: {exc}. The MP4 may be truncated or corrupt; run "
-            "`lerobot-inspect audit` on the dataset"
+            f"{unique.tolist()[:8]} (its message is in the chained exception). The MP4 is truncated or "
+            "corrupt: download it again or re-encode the camera; `lerobot-inspect audit` lists such files"
         ) from exc
     pts = batch.pts_seconds.numpy().astype(np.float64)[inverse]
     error = np.abs(pts - requested)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lerobot_inspect.errors import DatasetFormatError, Mp4ParseError
+from lerobot_inspect.errors import DatasetFormatError, FragmentedMp4Error, Mp4ParseError
 
 __all__ = [
     "EpisodeSpan",
@@ -261,7 +261,7 @@ def _walk_top_level(src: _Source) -> tuple[list[tuple[str, int, int]], bytes, in
         head = src.get(pos, min(size_total, pos + _HEADER_MAX))
         box_type, box_end = _top_level_box(head, pos, size_total, src.name)
         if box_type in _FRAGMENT_BOXES:
-            raise Mp4ParseError(
+            raise FragmentedMp4Error(
                 f"{src.name}: fragmented MP4 ({box_type!r} box at byte {pos}); fragments keep their "
                 "sample tables outside moov and cannot be indexed. Remux with `ffmpeg -i IN -c copy "
                 "-movflags +faststart OUT.mp4`"
@@ -522,7 +522,7 @@ def _parse_moov(moov: bytes, name: str, file_size: int) -> tuple[int, tuple[Vide
     _, payload, end = _box_header(moov, 0, len(moov), name, "the file")
     kids = _children(moov, payload, end, name, "moov")
     if "mvex" in kids:
-        raise Mp4ParseError(
+        raise FragmentedMp4Error(
             f"{name}: fragmented MP4 (moov has mvex); its samples live in moof boxes and cannot be "
             "indexed. Remux with `ffmpeg -i IN -c copy -movflags +faststart OUT.mp4`"
         )

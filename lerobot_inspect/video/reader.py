@@ -11,16 +11,34 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
 from fsspec.implementations.local import LocalFileSystem
 
-from lerobot_inspect.errors import DatasetFormatError, DecodeError
+from lerobot_inspect.errors import (
+    DatasetFormatError,
+    DecodeError,
+    FragmentedMp4Error,
+    FrameTimestampError,
+    LeRobotInspectError,
+)
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.video.decode import DEFAULT_DECODER_CACHE_SIZE, DecoderCache, FrameRequest, decode_at
+from lerobot_inspect.format.validate import check_video_file_spans, read_video_header
+from lerobot_inspect.video.decode import (
+    DEFAULT_DECODER_CACHE_SIZE,
+    DecoderCache,
+    FrameRequest,
+    decode_at,
+    nearest_frames,
+)
 
-__all__ = ["VideoReader"]
+__all__ = ["WRONG_FRAME_FINDINGS", "VideoReader"]
+
+# Span findings after which decoding would hand back other frames than the rows ask for. A wrong
+# to_timestamp alone is not among them: the loader asks for frames by row timestamp, never by it.
+WRONG_FRAME_FINDINGS = frozenset({"video-span-shifted", "video-frames-missing", "camera-fps-mismatch"})
 
 # (episode, camera) -> (cache key, opener of a decoder, optional pts table of the decoder's frames)
 EpisodeSource = Callable[[int, str], tuple[object, Callable[[], object], "np.ndarray | None"]]
@@ -37,10 +55,13 @@ class VideoReader:
         return_uint8: bool = False,
         decoder_cache_size: int = DEFAULT_DECODER_CACHE_SIZE,
         episode_source: EpisodeSource | None = None,
+        check_spans: bool = True,
     ) -> None:
         self.meta = meta
         self.tolerance_s = tolerance_s
         self.return_uint8 = return_uint8
+        self.check_spans = check_spans
+        self._span_problems: dict[tuple[str, str], dict[int, str]] = {}
         self.decoders = DecoderCache(decoder_cache_size)
         self.episode_source = episode_source or self._whole_file_source
         self._pool: ThreadPoolExecutor | None = None
@@ -69,30 +90,77 @@ class VideoReader:
                 if isinstance(fs, LocalFileSystem):
                     return VideoDecoder(path, seek_mode="approximate")
                 return VideoDecoder(fs.open(path, "rb"), seek_mode="approximate")
-            except FileNotFoundError:
-                raise DatasetFormatError(
-                    f"{self.meta.url(rel)}: MP4 of camera {camera} for episode {episode} is missing; "
-                    "restore it (`lerobot-inspect audit` lists every missing file)"
-                ) from None
-            except (RuntimeError, ValueError) as exc:
-                raise DecodeError(
-                    f"{self.meta.url(rel)}: FFmpeg cannot open the MP4 of camera {camera} "
-                    f"(episode {episode}): {exc}. The file is truncated or corrupt; restore it"
-                ) from exc
+            except (FileNotFoundError, RuntimeError, ValueError) as exc:
+                raise self.explain_open_failure(episode, camera, rel) from exc
 
         return ("file", rel), open_decoder, None
 
+    def explain_open_failure(self, episode: int, camera: str, rel: str) -> Exception:
+        """The reason an MP4 did not open, in our words: missing, or what its header parse says.
+
+        FFmpeg's own message names C++ source lines and TorchCodec's bug tracker; it stays in the
+        chained cause for whoever needs it."""
+        shown = self.meta.url(rel)
+        if not self.meta.fs.exists(self.meta.path(rel)):
+            return DatasetFormatError(
+                f"{shown}: MP4 of camera {camera} for episode {episode} is missing; restore it "
+                "(`lerobot-inspect audit` lists every missing file)")
+        try:
+            read_video_header(self.meta, rel)
+        except LeRobotInspectError as exc:
+            return DecodeError(f"{shown}: camera {camera}, episode {episode}: cannot open the MP4: {exc}. "
+                               "Download the file again or re-encode the camera")
+        except OSError as exc:
+            return DecodeError(f"{shown}: camera {camera}, episode {episode}: cannot read the MP4 ({exc})")
+        return DecodeError(f"{shown}: camera {camera}, episode {episode}: FFmpeg cannot open the MP4 although its "
+                           "header parses; the sample data is corrupt. Re-encode the camera (details in the "
+                           "chained exception)")
+
+    def track_for(self, camera: str, rel: str) -> Any:
+        """The MP4's sample table, for the span check; the byte-index reader has it without a read."""
+        return read_video_header(self.meta, rel).video
+
+    def check_episode_span(self, episode: int, camera: str) -> None:
+        """Refuse an episode whose from/to_timestamp disagree with where its frames are in the MP4.
+
+        A span shifted by a whole frame decodes within tolerance_s, so the decoder alone would hand
+        back the neighbouring frames silently. Checked once per file and process, from the header."""
+        rel = self.meta.video_file(episode, camera)
+        problems = self._span_problems.get((camera, rel))
+        if problems is None:
+            episodes = self.meta.episodes_in_video_file(camera)[rel]
+            try:
+                track = self.track_for(camera, rel)
+            except FileNotFoundError:
+                raise self.explain_open_failure(episode, camera, rel) from None
+            except FragmentedMp4Error:
+                track = None  # no sample table to check against; FFmpeg still decodes it whole
+            except LeRobotInspectError as exc:
+                raise DecodeError(f"{self.meta.url(rel)}: camera {camera}, episode {episode}: {exc}") from exc
+            problems = {}
+            findings = [] if track is None else check_video_file_spans(self.meta, camera, rel, episodes, track)
+            for finding in (f for f in findings if f.code in WRONG_FRAME_FINDINGS):
+                message = (f"{finding.file}: camera {camera}, episode {finding.episode}: {finding.message}; "
+                           f"fix: {finding.fix}")
+                targets = episodes.tolist() if finding.code == "camera-fps-mismatch" else [finding.episode]
+                for target in targets:
+                    problems.setdefault(int(target), message)
+            self._span_problems[(camera, rel)] = problems
+        message = problems.get(episode)
+        if message is not None:
+            raise FrameTimestampError(
+                f"{message}. (To read such a dataset anyway, pass "
+                "video_reader=VideoReader(meta, check_spans=False).)")
+
     def frames(self, episode: int, camera: str, timestamps_s: Sequence[float] | np.ndarray) -> torch.Tensor:
         """(k, C, H, W) frames of `camera` at times relative to the episode's first frame."""
+        if self.check_spans:
+            self.check_episode_span(episode, camera)
         start_s, _ = self.meta.video_span_s(episode, camera)
         in_file = start_s + np.asarray(timestamps_s, dtype=np.float64)
         key, open_decoder, pts_s = self.episode_source(episode, camera)
         decoder = self.decoders.get(key, open_decoder)
-        indices = None
-        if pts_s is not None:
-            from lerobot_inspect.video.decode import nearest_frames
-
-            indices = nearest_frames(pts_s, in_file)
+        indices = None if pts_s is None else nearest_frames(pts_s, in_file)
         where = FrameRequest(self.meta.url(self.meta.video_file(episode, camera)), episode, camera)
         return decode_at(decoder, in_file, where=where, tolerance_s=self.tolerance_s,
                          return_uint8=self.return_uint8, frame_indices=indices)

@@ -39,6 +39,7 @@ from lerobot_inspect.io.sparse import SparseFile
 from lerobot_inspect.video.byte_index import ByteIndex, EpisodeBytes
 from lerobot_inspect.video.decode import DEFAULT_DECODER_CACHE_SIZE
 from lerobot_inspect.video.index_io import DEFAULT_PROBE_BYTES, load_or_build_index
+from lerobot_inspect.video.mp4 import VideoTrack
 from lerobot_inspect.video.reader import VideoReader
 
 __all__ = [
@@ -267,6 +268,13 @@ class ByteIndexVideoReader(VideoReader):
 
     def prefetch(self, episodes: Iterable[int]) -> None:
         self.source.prefetch(episodes)
+
+    def track_for(self, camera: str, rel: str) -> VideoTrack:
+        """The sample table from the index, so the span check costs no extra request."""
+        frames = self.index.file_frames(rel)
+        return VideoTrack(track_id=0, timescale=self.index.timescale(rel), codec="", width=0, height=0,
+                          dts=frames["dts"], pts=frames["pts"], duration=frames["duration"],
+                          keyframe=frames["keyframe"], offset=frames["offset"], size=frames["size"])
 
     def stats(self) -> dict[str, Any]:
         out = self.source.stats()
