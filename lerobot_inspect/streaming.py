@@ -35,6 +35,8 @@ count is trusted (it must equal the checkpoint's).
 
 Epochs: `set_epoch(e)` before each epoch (as with DistributedSampler). The dataset does not
 advance by itself, because with DataLoader workers the main-process copy never sees an epoch end.
+For the same reason use `persistent_workers=False` (the default): persistent workers keep the copy
+they were given and never see a later `set_epoch` or `load_state_dict`.
 """
 
 from __future__ import annotations
