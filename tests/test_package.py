@@ -1,0 +1,87 @@
+"""The package's shape: the public API is what __all__ says, imports point down the layers, every
+CLI subcommand documents itself with an example."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lerobot_inspect
+
+PACKAGE = Path(lerobot_inspect.__file__).parent
+
+# Lower numbers are lower layers (DESIGN.md); a module may import only from its rank or below.
+RANKS = {
+    "errors": 0,
+    "windows": 1, "pool": 1, "sampler": 1, "video.mp4": 1,
+    "format": 2,
+    "io": 3,
+    "video": 4,
+    "samples": 4,
+    "map_dataset": 5,
+    "streaming": 6, "streaming_hf": 6,
+    "probes": 7,
+    "charts": 8,
+    "report": 9, "bench": 9, "index_cli": 9, "cli": 10,
+}
+
+
+def rank_of(module: str) -> int:
+    parts = module.split(".")
+    for cut in range(len(parts), 0, -1):
+        key = ".".join(parts[:cut])
+        if key in RANKS:
+            return RANKS[key]
+    raise AssertionError(f"module lerobot_inspect.{module} has no layer in RANKS; add it")
+
+
+def package_modules() -> list[tuple[str, Path]]:
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).with_suffix("")
+        parts = [p for p in relative.parts if p != "__init__"]
+        if parts:
+            out.append((".".join(parts), path))
+    return out
+
+
+def test_public_api_is_exactly_all():
+    public = {name for name in dir(lerobot_inspect) if not name.startswith("_")}
+    modules = {name for name in public if isinstance(getattr(lerobot_inspect, name), type(lerobot_inspect))}
+    assert set(lerobot_inspect.__all__) - {"__version__"} == public - modules
+    for name in lerobot_inspect.__all__:
+        assert getattr(lerobot_inspect, name) is not None
+
+
+@pytest.mark.parametrize("module,path", package_modules(), ids=[m for m, _ in package_modules()])
+def test_imports_point_down_the_layers(module, path):
+    mine = rank_of(module)
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            targets = [node.module]
+        elif isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        for target in targets:
+            if target in ("marimo", "altair") or target.startswith(("marimo.", "altair.")):
+                allowed = ("charts", "report", "cli") if target.startswith("altair") else ("report", "cli")
+                assert module.split(".")[0] in allowed, f"{module} imports {target} below its layer"
+            if target.startswith("lerobot_inspect."):
+                other = target.removeprefix("lerobot_inspect.")
+                assert rank_of(other) <= mine, f"{module} (layer {mine}) imports {other} (layer {rank_of(other)})"
+
+
+SUBCOMMANDS = ["audit", "fixture", "index", "report", "demo", "bench"]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help_with_an_example(command):
+    done = subprocess.run([sys.executable, "-m", "lerobot_inspect.cli", command, "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "example" in done.stdout.lower() and "lerobot-inspect" in done.stdout
