@@ -38,8 +38,11 @@ def read_episode_rows(meta: DatasetMeta, episodes: Sequence[int]) -> pa.Table:
     and filtered, which is correct but reads more."""
     wanted = set(int(e) for e in episodes)
     lengths = meta.lengths
+    groups = meta.episodes_in_data_file()
+    files = sorted({meta.data_file(e) for e in wanted}, key=list(groups).index) if len(wanted) < 8 else list(groups)
     tables = []
-    for rel, file_episodes in meta.episodes_in_data_file().items():
+    for rel in files:
+        file_episodes = groups[rel]
         chosen = [k for k, ep in enumerate(file_episodes.tolist()) if ep in wanted]
         if not chosen:
             continue

@@ -72,6 +72,8 @@ class DatasetMeta:
     tasks: list[str]
     episode_files: list[str]
     task_indices: list[int] = field(default_factory=list)
+    _groups: dict[tuple[str, str | None], dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    _columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -134,29 +136,36 @@ class DatasetMeta:
 
     # ------------------------------------------------------------------ episode arrays
     def column(self, name: str) -> np.ndarray:
-        """One episodes-table column as a numpy array; names the file when it is missing."""
+        """One episodes-table column as a read-only numpy array (converted once; loaders ask per
+        sample); names the file when it is missing."""
+        cached = self._columns.get(name)
+        if cached is not None:
+            return cached
         if name not in self.episodes.column_names:
             raise DatasetFormatError(
                 f"{self.path('meta/episodes')}: column {name!r} is missing from the episodes table; "
                 "the dataset was not written by LeRobot v3 or its meta was edited by hand"
             )
-        return self.episodes.column(name).to_numpy(zero_copy_only=False)
+        array = self.episodes.column(name).to_numpy(zero_copy_only=False)
+        array.flags.writeable = False
+        self._columns[name] = array
+        return array
 
     @property
     def episode_index(self) -> np.ndarray:
-        return self.column("episode_index").astype(np.int64)
+        return self.column("episode_index").astype(np.int64, copy=False)
 
     @property
     def lengths(self) -> np.ndarray:
-        return self.column("length").astype(np.int64)
+        return self.column("length").astype(np.int64, copy=False)
 
     @property
     def dataset_from_index(self) -> np.ndarray:
-        return self.column("dataset_from_index").astype(np.int64)
+        return self.column("dataset_from_index").astype(np.int64, copy=False)
 
     @property
     def dataset_to_index(self) -> np.ndarray:
-        return self.column("dataset_to_index").astype(np.int64)
+        return self.column("dataset_to_index").astype(np.int64, copy=False)
 
     def episode_tasks(self, episode: int) -> list[str]:
         return list(self.episodes.column("tasks")[episode].as_py() or [])
@@ -206,14 +215,22 @@ class DatasetMeta:
         return _unique_paths(self.info["video_path"], chunks, files, video_key=camera)
 
     def episodes_in_data_file(self) -> dict[str, np.ndarray]:
-        """Data file -> positions of the episodes it holds, in table order."""
-        return _group_by_path(self.info["data_path"], self.column("data/chunk_index"),
-                              self.column("data/file_index"))
+        """Data file -> positions of the episodes it holds, in table order (computed once: loaders
+        ask for it on every episode they admit)."""
+        key = ("data", None)
+        if key not in self._groups:
+            self._groups[key] = _group_by_path(self.info["data_path"], self.column("data/chunk_index"),
+                                               self.column("data/file_index"))
+        return self._groups[key]
 
     def episodes_in_video_file(self, camera: str) -> dict[str, np.ndarray]:
-        """MP4 of one camera -> positions of the episodes it holds, in table order."""
-        return _group_by_path(self.info["video_path"], self.column(f"videos/{camera}/chunk_index"),
-                              self.column(f"videos/{camera}/file_index"), video_key=camera)
+        """MP4 of one camera -> positions of the episodes it holds, in table order (computed once)."""
+        key = ("video", camera)
+        if key not in self._groups:
+            self._groups[key] = _group_by_path(
+                self.info["video_path"], self.column(f"videos/{camera}/chunk_index"),
+                self.column(f"videos/{camera}/file_index"), video_key=camera)
+        return self._groups[key]
 
     def check_tasks_order(self) -> None:
         """Refuse a tasks table whose rows are not in task_index order: every task string would be
