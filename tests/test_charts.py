@@ -49,7 +49,8 @@ def test_chart_names_missing_columns():
 def test_large_tables_are_capped():
     per_episode = pd.DataFrame({"episode_index": np.arange(MAX_ROWS * 3), "bytes_read": 10, "floor_bytes": 5})
     chart = charts.bytes_vs_floor(per_episode)
-    assert len(chart.data) == MAX_ROWS
+    data = pd.DataFrame(chart.data)
+    assert data["episode_index"].nunique() == MAX_ROWS and len(data) <= 2 * MAX_ROWS  # header + span per episode
 
 
 def test_resume_and_fetch_charts_render():
@@ -59,6 +60,14 @@ def test_resume_and_fetch_charts_render():
     assert "<svg" in _svg(charts.resume_overlap(table, resume_step=1))
     fetches = pd.DataFrame({"size_bytes": [1000, 200_000, 64_000]})
     assert "<svg" in _svg(charts.fetch_size_histogram(fetches))
+    # cache hits cost no request: the histogram counts network fetches only
+    with_hits = pd.DataFrame({"size_bytes": [1000, 1000, 9000], "kind": ["header", "header", "span"],
+                              "cache_hit": [False, True, False]})
+    hist = charts.fetch_size_histogram(with_hits)
+    assert len(hist.data) == 2 and "2 requests" in str(hist.to_dict()["title"])
+    per_episode = pd.DataFrame({"episode_index": [0, 1], "camera": "c", "bytes_read": [12, 10], "floor_bytes": [12, 10],
+                                "header_bytes_read": [2, 0], "span_bytes_read": [10, 10]})
+    assert "<svg" in _svg(charts.bytes_vs_floor(per_episode))
 
 
 def test_frames_side_by_side_difference_map_is_black_for_identical_frames():

@@ -11,25 +11,54 @@ __all__ = ["bytes_vs_floor", "fetch_size_histogram"]
 
 
 def fetch_size_histogram(fetches: pd.DataFrame) -> alt.Chart:
-    """Histogram of fetch sizes (log2 bins): many tiny reads mean round-trip-bound remote loading."""
+    """Histogram of network fetch sizes, coloured header vs span: many tiny reads mean a
+    round-trip-bound remote loader. Cache hits (no request) are left out when the table says which."""
     require_columns(fetches, ["size_bytes"], "fetch_size_histogram")
-    table = cap_rows(fetches[["size_bytes"]].copy(), 20000)
+    table = fetches
+    if "cache_hit" in table:
+        table = table[~table["cache_hit"].astype(bool)]
+    table = cap_rows(table.copy(), 20000)
     table["size_kib"] = table["size_bytes"] / 1024
-    return alt.Chart(table, title="Fetch sizes").mark_bar().encode(
+    if "kind" not in table:
+        table["kind"] = "fetch"
+    kinds = sorted(set(table["kind"]))
+    return alt.Chart(table, title=f"Network fetch sizes ({len(table)} requests)").mark_bar().encode(
         x=alt.X("size_kib:Q", bin=alt.Bin(maxbins=30), title="fetch size (KiB)"),
-        y=alt.Y("count():Q", title="fetches"),
-    ).properties(width=WIDTH)
+        y=alt.Y("count():Q", title="fetches", stack=True),
+        color=alt.Color("kind:N", title=None, scale=alt.Scale(
+            domain=kinds, range=[{"header": "#e69f00"}.get(k, "#5b8db8") for k in kinds])),
+        tooltip=["kind", alt.Tooltip("count():Q", title="fetches")],
+    ).properties(width=WIDTH, height=220)
 
 
 def bytes_vs_floor(per_episode: pd.DataFrame) -> alt.Chart:
-    """Bytes read per episode (bars) against the floor, the episode's own byte span (ticks).
+    """Bytes read per episode (bars: header part, span part) against the floor (black tick), one
+    row of bars per camera.
 
-    Bars far above their tick mean the loader reads neighbours' bytes (whole files, wide GOPs)."""
+    The floor is the bytes of the samples the episode's decoder needs, plus the file header the
+    first time the run touches the file. Bars far above their tick mean the loader reads
+    neighbours' bytes (whole files, wide GOPs); bars at the tick mean it reads only what it needs."""
     require_columns(per_episode, ["episode_index", "bytes_read", "floor_bytes"], "bytes_vs_floor")
-    table = cap_rows(per_episode)
-    base = alt.Chart(table, title="Bytes read per episode vs floor").encode(
-        x=alt.X("episode_index:O", title="episode", axis=alt.Axis(labelOverlap=True)))
-    bars = base.mark_bar(color="#5b8db8").encode(y=alt.Y("bytes_read:Q", title="bytes"),
-                                                  tooltip=["episode_index", "bytes_read", "floor_bytes"])
-    ticks = base.mark_tick(color="#c0392b", thickness=2).encode(y="floor_bytes:Q")
-    return (bars + ticks).properties(width=WIDTH)
+    table = cap_rows(per_episode).copy()
+    if "camera" not in table:
+        table["camera"] = "video"
+    if "header_bytes_read" not in table:
+        table["header_bytes_read"] = 0
+        table["span_bytes_read"] = table["bytes_read"]
+    parts = table.melt(id_vars=["episode_index", "camera", "bytes_read", "floor_bytes"],
+                       value_vars=["header_bytes_read", "span_bytes_read"], var_name="part", value_name="bytes")
+    parts["part"] = parts["part"].map({"header_bytes_read": "header", "span_bytes_read": "span"})
+    parts["KiB"] = parts["bytes"] / 1024
+    parts["floor_kib"] = parts["floor_bytes"] / 1024
+    base = alt.Chart().encode(x=alt.X("episode_index:O", title="episode",
+                                      axis=alt.Axis(labelOverlap=True, labelAngle=0)))
+    bars = base.mark_bar().encode(
+        y=alt.Y("KiB:Q", title="KiB read", stack=True),
+        color=alt.Color("part:N", title="bytes read", scale=alt.Scale(domain=["header", "span"],
+                                                                       range=["#e69f00", "#5b8db8"])),
+        tooltip=["episode_index", "camera", "part", "bytes", "bytes_read", "floor_bytes"])
+    ticks = base.transform_filter(alt.datum.part == "span").mark_tick(color="black", thickness=2).encode(
+        y=alt.Y("floor_kib:Q"), tooltip=["episode_index", "camera", "floor_bytes"])
+    return alt.layer(bars, ticks, data=parts).properties(width=WIDTH - 120, height=140).facet(
+        row=alt.Row("camera:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelOrient="top")),
+    ).properties(title="Bytes read per episode (bars) vs floor (black tick)")

@@ -12,15 +12,15 @@ expose it:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lerobot_inspect.errors import DecodeError, OptionError
+from lerobot_inspect.errors import DecodeError, LeRobotInspectError, OptionError
 
-__all__ = ["frame_parity", "frame_rows", "load_frame"]
+__all__ = ["frame_parity", "frame_rows", "load_frame", "stream_parity_samples"]
 
 POSITIONS = ("first", "middle", "last")
 
@@ -48,6 +48,16 @@ def load_frame(dataset, row: int, camera: str) -> np.ndarray:
     return frame.permute(1, 2, 0).numpy()
 
 
+def _hwc_uint8(frame: Any) -> np.ndarray:
+    """A sample's camera tensor ((1,) C, H, W; uint8 or float in [0, 1]) as H, W, C uint8."""
+    array = frame.detach().cpu().numpy() if hasattr(frame, "detach") else np.asarray(frame)
+    if array.ndim == 4:
+        array = array[0]
+    if np.issubdtype(array.dtype, np.floating):
+        array = np.clip(np.round(array * 255.0), 0, 255)
+    return array.transpose(1, 2, 0).astype(np.uint8)
+
+
 def _code(frame: np.ndarray) -> Any:
     from data_fixtures import decode_frame_code
 
@@ -71,8 +81,11 @@ def frame_parity(
     text or ""), code_episode / code_frame (-1 when the frame carries no fixture code),
     frame_offset (code_frame - frame_index when the code names the same episode, else NaN),
     code_ok (True/False, or None for non-fixture data), next_episode_identical (the last frame
-    equals the next episode's first frame in the same file), stream_max_abs_diff (NaN without
-    `stream_samples`, which are samples from another loader, matched by their `index`)."""
+    equals the next episode's first frame in the same file), and from `stream_samples` (samples of
+    another loader, matched by their `index`; see `stream_parity_samples`): stream_timestamp_s,
+    stream_code_episode / stream_code_frame, stream_max_abs_diff (largest pixel difference to the
+    map-style frame, NaN when either side has no frame) and stream_error (why the stream has no
+    frame for this row, "" otherwise)."""
     meta = dataset.meta
     cameras = list(cameras) if cameras is not None else list(meta.video_keys)
     unknown = [c for c in cameras if c not in meta.video_keys]
@@ -81,9 +94,13 @@ def frame_parity(
     episodes = [int(e) for e in (dataset.selected_episodes if episodes is None else episodes)]
     wanted_rows = {p_row for ep in episodes for p_row in frame_rows(dataset, ep, positions).values()}
     stream: dict[int, Mapping[str, Any]] = {}
+    stream_errors: dict[int, str] = {}
     if stream_samples is not None:
         wanted_index = {int(dataset.index[r]) for r in wanted_rows}
         for sample in stream_samples:
+            if "stream_error" in sample:
+                stream_errors[int(sample["episode_index"])] = str(sample["stream_error"])
+                continue
             index = int(sample["index"])
             if index in wanted_index:
                 stream[index] = sample
@@ -99,7 +116,19 @@ def frame_parity(
                     "timestamp_s": float(dataset.timestamp[row]), "error": "", "code_episode": -1,
                     "code_frame": -1, "frame_offset": np.nan, "code_ok": None,
                     "next_episode_identical": None, "stream_max_abs_diff": np.nan,
+                    "stream_timestamp_s": np.nan, "stream_code_episode": -1, "stream_code_frame": -1,
+                    "stream_error": stream_errors.get(episode, ""),
                 }
+                sample = stream.get(record["index"])
+                streamed = None
+                if sample is not None and camera in sample:
+                    streamed = _hwc_uint8(sample[camera])
+                    record["stream_timestamp_s"] = float(sample["timestamp"])
+                    stream_code = _code(streamed)
+                    if stream_code is not None:
+                        record.update(stream_code_episode=stream_code.episode, stream_code_frame=stream_code.frame)
+                elif stream_samples is not None and not record["stream_error"]:
+                    record["stream_error"] = "the stream did not yield this frame"
                 try:
                     frame = load_frame(dataset, row, camera)
                 except DecodeError as exc:
@@ -115,14 +144,9 @@ def frame_parity(
                         record["frame_offset"] = float(code.frame - frame_index)
                 if position == "last":
                     record["next_episode_identical"] = _same_as_next(dataset, episode, camera, frame)
-                sample = stream.get(record["index"])
-                if sample is not None and camera in sample:
-                    other = np.asarray(sample[camera].float() if hasattr(sample[camera], "float") else sample[camera])
-                    if other.ndim == 4:
-                        other = other[0]
-                    other = other * 255.0 if other.max() <= 1.0 else other
+                if streamed is not None:
                     record["stream_max_abs_diff"] = float(
-                        np.abs(other.transpose(1, 2, 0) - frame.astype(np.float32)).max())
+                        np.abs(streamed.astype(np.float32) - frame.astype(np.float32)).max())
                 records.append(record)
     return pd.DataFrame(records)
 
@@ -145,3 +169,39 @@ def _same_as_next(dataset, episode: int, camera: str, last_frame: np.ndarray) ->
                 return None
             return bool(np.array_equal(first, last_frame))
     return None
+
+
+def stream_parity_samples(
+    root: Any,
+    *,
+    pipeline: str = "pool",
+    seed: int = 0,
+    episodes: Sequence[int] | None = None,
+    isolate: Sequence[int] = (),
+    pool_size: int = 4,
+) -> Iterator[Mapping[str, Any]]:
+    """Samples of `StreamingDataset(root, pipeline=...)` (uint8 frames) for `frame_parity`.
+
+    The stream is what training iterates, so a refusal (a loader error) stops it; episodes in
+    `isolate` (those the map-style loader already refused) are therefore streamed one at a time,
+    after the others, and a refusal is yielded as {"episode_index": e, "stream_error": message}
+    instead of ending the comparison for every other episode."""
+    from lerobot_inspect.streaming import StreamingDataset
+
+    chosen = [int(e) for e in (range(_meta_of(root).num_episodes) if episodes is None else episodes)]
+    alone = [e for e in chosen if e in {int(i) for i in isolate}]
+    together = [e for e in chosen if e not in alone]
+    options = {"pipeline": pipeline, "seed": seed, "pool_size": pool_size, "return_uint8": True}
+    if together:
+        yield from StreamingDataset(root, episodes=together, **options)
+    for episode in alone:
+        try:
+            yield from StreamingDataset(root, episodes=[episode], **options)
+        except LeRobotInspectError as exc:
+            yield {"episode_index": episode, "stream_error": f"{type(exc).__name__}: {exc}"}
+
+
+def _meta_of(root: Any) -> Any:
+    from lerobot_inspect.format import DatasetMeta
+
+    return root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)

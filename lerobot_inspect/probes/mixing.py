@@ -9,13 +9,16 @@ against our episode pool and the `datasets` pipeline.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pandas as pd
 
 from lerobot_inspect.errors import OptionError
 from lerobot_inspect.pool import randomness_fraction
 from lerobot_inspect.streaming_hf import reservoir_shuffle
 
-__all__ = ["batch_episode_ids", "randomness_fraction", "reservoir_shuffle_order"]
+__all__ = ["batch_episode_ids", "loader_batches", "randomness_fraction", "reservoir_shuffle_order"]
 
 
 def reservoir_shuffle_order(num_frames: int, *, buffer_size: int, seed: int) -> np.ndarray:
@@ -40,3 +43,36 @@ def batch_episode_ids(episode_ids: np.ndarray, *, batch_size: int) -> np.ndarray
     if n_batches == 0:
         raise OptionError(f"{len(ids)} samples make no full batch of batch_size={batch_size}")
     return ids[: n_batches * batch_size].reshape(n_batches, batch_size)
+
+
+def loader_batches(dataset: Any, *, batch_size: int, num_workers: int = 0, max_batches: int = 32) -> pd.DataFrame:
+    """Draw up to `max_batches` full batches from `torch.utils.data.DataLoader(dataset, batch_size=...,
+    num_workers=...)` and return one row per sample: batch, position, episode_index, index.
+
+    The real loader in the real DataLoader (worker processes included), because batch composition
+    depends on how the DataLoader interleaves its workers, which a schedule read off the dataset
+    does not show. A short final batch is left out so `randomness_fraction` has one denominator."""
+    from torch.utils.data import DataLoader
+
+    for name, value, minimum in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
+                                 ("max_batches", max_batches, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+            raise OptionError(f"{name}={value!r}; it must be an integer >= {minimum}")
+    loader = DataLoader(dataset, batch_size=int(batch_size), num_workers=int(num_workers))
+    parts = []
+    iterator = iter(loader)
+    try:
+        for batch_number, batch in enumerate(iterator):
+            if batch_number >= max_batches:
+                break
+            episodes = np.asarray(batch["episode_index"]).reshape(-1)
+            if len(episodes) < batch_size:
+                break
+            parts.append(pd.DataFrame({"batch": batch_number, "position": np.arange(len(episodes)),
+                                       "episode_index": episodes.astype(np.int64),
+                                       "index": np.asarray(batch["index"]).reshape(-1).astype(np.int64)}))
+    finally:
+        del iterator  # shuts worker processes down now, not at garbage collection
+    if not parts:
+        raise OptionError(f"{dataset!r} yields no full batch of batch_size={batch_size}; lower the batch size")
+    return pd.concat(parts, ignore_index=True)
