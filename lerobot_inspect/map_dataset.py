@@ -28,7 +28,7 @@ from lerobot_inspect.video.reader import VideoReader
 from lerobot_inspect.video.remote import VideoAccess, make_video_reader, resolve_video_access
 from lerobot_inspect.windows import delta_indices, query_indices
 
-__all__ = ["MapDataset", "check_rows_in_order", "read_episode_rows", "resolve_delta_keys"]
+__all__ = ["MapDataset", "check_rows_in_order", "read_episode_rows", "resolve_delta_keys", "select_episodes"]
 
 
 def read_episode_rows(meta: DatasetMeta, episodes: Sequence[int]) -> pa.Table:
@@ -93,6 +93,21 @@ def check_rows_in_order(meta: DatasetMeta, selected: np.ndarray, index: np.ndarr
         )
 
 
+def select_episodes(meta: DatasetMeta, episodes: Sequence[int] | None) -> np.ndarray:
+    """The chosen episodes in dataset (file) order, as LeRobot filters rows whatever order the list
+    has; ids outside the dataset or an empty selection are refused rather than skipped."""
+    if episodes is None:
+        return np.arange(meta.num_episodes, dtype=np.int64)
+    selected = np.unique(np.asarray(list(episodes), dtype=np.int64))
+    outside = selected[(selected < 0) | (selected >= meta.num_episodes)]
+    if outside.size:
+        raise OptionError(f"episodes={list(episodes)} has {outside.tolist()} outside [0, {meta.num_episodes}) "
+                          f"for {meta.root}")
+    if selected.size == 0:
+        raise OptionError(f"episodes=[] selects nothing from {meta.root}; pass None for all episodes")
+    return selected
+
+
 def resolve_delta_keys(meta: DatasetMeta, delta_timestamps: Mapping[str, Sequence[float]] | None,
                        *, tolerance_s: float) -> dict[str, np.ndarray]:
     """LeRobot's delta_indices, plus an early, named error for keys the dataset does not have."""
@@ -130,16 +145,7 @@ class MapDataset(Dataset):
         self.image_transforms = image_transforms
         self.delta_timestamps = dict(delta_timestamps) if delta_timestamps else None
         self.deltas = resolve_delta_keys(meta, delta_timestamps, tolerance_s=tolerance_s)
-        if episodes is None:
-            selected = np.arange(meta.num_episodes, dtype=np.int64)
-        else:
-            selected = np.unique(np.asarray(list(episodes), dtype=np.int64))
-            outside = selected[(selected < 0) | (selected >= meta.num_episodes)]
-            if outside.size:
-                raise OptionError(
-                    f"episodes={list(episodes)} has {outside.tolist()} outside [0, {meta.num_episodes}) "
-                    f"for {meta.root}"
-                )
+        selected = select_episodes(meta, episodes)
         self.episodes = [int(e) for e in (episodes if episodes is not None else selected)]
         self.selected_episodes = selected
         table = read_episode_rows(meta, selected)

@@ -52,8 +52,10 @@ from torch.utils.data import IterableDataset, get_worker_info
 from lerobot_inspect import pool
 from lerobot_inspect.errors import OptionError, ResumeError, check_option
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.map_dataset import MapDataset, resolve_delta_keys
+from lerobot_inspect.io.fs import for_this_process
+from lerobot_inspect.map_dataset import MapDataset, resolve_delta_keys, select_episodes
 from lerobot_inspect.video.reader import VideoReader
+from lerobot_inspect.video.remote import VideoAccess, make_video_reader
 
 __all__ = ["Pipeline", "StreamingDataset", "resolve_rank"]
 
@@ -126,6 +128,7 @@ class StreamingDataset(IterableDataset):
         image_transforms: Callable[[torch.Tensor], torch.Tensor] | None = None,
         video_reader: VideoReader | None = None,
         decode_video: bool = True,
+        video_access: VideoAccess = "auto",
     ) -> None:
         check_option("pipeline", pipeline, get_args(Pipeline))
         self.pipeline = pipeline
@@ -142,7 +145,7 @@ class StreamingDataset(IterableDataset):
                 root, episodes=episodes, delta_timestamps=delta_timestamps, tolerance_s=tolerance_s,
                 return_uint8=return_uint8, shuffle=shuffle, seed=seed, pool_size=pool_size, rank=self.rank,
                 world_size=self.world_size, batch_size=batch_size, image_transforms=image_transforms,
-                video_reader=video_reader, decode_video=decode_video)
+                video_reader=video_reader, decode_video=decode_video, video_access=video_access)
             self.meta = self._delegate.meta
             self.selected_episodes = self._delegate.selected_episodes
             return
@@ -154,22 +157,14 @@ class StreamingDataset(IterableDataset):
         self.image_transforms = image_transforms
         self.delta_timestamps = dict(delta_timestamps) if delta_timestamps else None
         self.deltas = resolve_delta_keys(meta, delta_timestamps, tolerance_s=tolerance_s)
-        if episodes is None:
-            selected = np.arange(meta.num_episodes, dtype=np.int64)
-        else:
-            selected = np.unique(np.asarray(list(episodes), dtype=np.int64))
-            outside = selected[(selected < 0) | (selected >= meta.num_episodes)]
-            if outside.size:
-                raise OptionError(
-                    f"episodes={list(episodes)} has {outside.tolist()} outside [0, {meta.num_episodes}) "
-                    f"for {meta.root}")
-            if selected.size == 0:
-                raise OptionError(f"episodes=[] selects nothing from {meta.root}; pass None for all episodes")
         # Episode positions of the schedule index this array, i.e. the selection in dataset order.
-        self.selected_episodes = selected
-        self.episode_lengths = meta.lengths[selected]
+        self.selected_episodes = select_episodes(meta, episodes)
+        self.episode_lengths = meta.lengths[self.selected_episodes]
         self.decode_video = bool(decode_video)
-        self.video = video_reader or VideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8)
+        if video_reader is None and not decode_video:  # no frames: no byte index to load or build
+            video_reader = VideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8)
+        self.video = video_reader or make_video_reader(meta, video_access=video_access, tolerance_s=tolerance_s,
+                                                       return_uint8=return_uint8)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -299,6 +294,9 @@ class StreamingDataset(IterableDataset):
             return
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 0)
+        # Rows are read here, in the worker: an HTTP/s3 filesystem made before a fork refuses to run
+        # in the child ("not fork-safe"), so the worker's copy of the metadata gets its own.
+        self.meta.fs = for_this_process(self.meta.fs)
         epoch, samples_seen = self.epoch, 0
         if self._resume is not None and self._resume[0] == self.epoch:
             epoch, samples_seen = self._check_state(self._resume[2], num_workers=num_workers)

@@ -50,9 +50,10 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from lerobot_inspect.errors import DatasetFormatError, OptionError, ResumeError
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.map_dataset import resolve_delta_keys
+from lerobot_inspect.map_dataset import resolve_delta_keys, select_episodes
 from lerobot_inspect.samples import TabularFrames, assemble_sample
 from lerobot_inspect.video.reader import VideoReader
+from lerobot_inspect.video.remote import VideoAccess, make_video_reader
 from lerobot_inspect.windows import query_indices
 
 __all__ = ["DEFAULT_FRAME_BUFFER_SIZE", "DatasetsPipeline", "FrameRef", "reservoir_shuffle"]
@@ -145,6 +146,7 @@ class DatasetsPipeline(IterableDataset):
         batch_size: int | None = None,
         decode_video: bool = True,
         video_reader: VideoReader | None = None,
+        video_access: VideoAccess = "auto",
     ) -> None:
         super().__init__()
         for name, value, low in (("pool_size", pool_size, 1), ("frame_buffer_size", frame_buffer_size, 1),
@@ -156,15 +158,7 @@ class DatasetsPipeline(IterableDataset):
         self.meta = meta = root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)
         self.root = meta.root
         self.deltas = resolve_delta_keys(meta, delta_timestamps, tolerance_s=tolerance_s)
-        if episodes is None:
-            self.selected_episodes = np.arange(meta.num_episodes, dtype=np.int64)
-        else:
-            self.selected_episodes = np.unique(np.asarray(list(episodes), dtype=np.int64))
-            outside = self.selected_episodes[(self.selected_episodes < 0)
-                                             | (self.selected_episodes >= meta.num_episodes)]
-            if outside.size or not self.selected_episodes.size:
-                raise OptionError(f"episodes={list(episodes)} must be a non-empty subset of "
-                                  f"[0, {meta.num_episodes}) for {meta.root}")
+        self.selected_episodes = select_episodes(meta, episodes)
         self._selected = set(self.selected_episodes.tolist())
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
@@ -176,7 +170,10 @@ class DatasetsPipeline(IterableDataset):
         self.image_transforms = image_transforms
         self.decode_video = bool(decode_video)
         self.batch_size = batch_size
-        self.video = video_reader or VideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8)
+        if video_reader is None and not decode_video:  # no frames: no byte index to load or build
+            video_reader = VideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8)
+        self.video = video_reader or make_video_reader(meta, video_access=video_access, tolerance_s=tolerance_s,
+                                                       return_uint8=return_uint8)
         by_file = meta.episodes_in_data_file()
         self.data_files = [meta.url(rel) for rel, eps in by_file.items() if self._selected.intersection(eps.tolist())]
         self.num_row_groups = sum(len(eps) for rel, eps in by_file.items() if meta.url(rel) in self.data_files)
