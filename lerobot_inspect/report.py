@@ -45,6 +45,7 @@ __all__ = [
     "add_demo_parser",
     "add_report_parser",
     "build_report",
+    "check_notebook_dir",
     "dataset_fingerprint",
     "knob_args",
     "package_versions",
@@ -349,9 +350,10 @@ def build_report(
     if bad:
         raise OptionError(f"notebooks={list(notebooks)}: unknown {bad}; choose among {list(NOTEBOOKS)}")
     args = knob_args(str(root), knobs)
+    notebook_dir = Path(notebook_dir)
+    check_notebook_dir(notebook_dir, notebooks)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    notebook_dir = Path(notebook_dir)
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     say = progress or (lambda _message: None)
@@ -396,6 +398,22 @@ def build_report(
     return ReportResult(out, index, report_json, pages)
 
 
+def check_notebook_dir(notebook_dir: Path, notebooks: Sequence[str]) -> None:
+    """Refuse up front when the notebooks are not there, instead of one failed page per notebook.
+
+    The notebooks live in the repository's `notebooks/` next to the package (they are marimo files,
+    not package modules), so an installed wheel without a checkout has none."""
+    missing = [name for name in notebooks if not (notebook_dir / f"{name}.py").is_file()]
+    if not missing:
+        return
+    where = (f"{notebook_dir} does not exist" if not notebook_dir.is_dir()
+             else f"{notebook_dir} lacks {', '.join(f'{m}.py' for m in missing)}")
+    raise OptionError(
+        f"cannot run notebooks {missing}: {where}. The report runs the marimo notebooks of a lerobot_inspect "
+        "source checkout; run it from a clone (the default is <checkout>/notebooks next to the package) or "
+        "pass --notebook-dir / notebook_dir= pointing at that folder")
+
+
 def _run_child(notebook: Path, args: list[str], *, timeout_s: float) -> dict[str, Any]:
     if not notebook.exists():
         return {"status": "failed", "verdict": "notebook missing", "blocks": [],
@@ -428,10 +446,12 @@ def _add_knob_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="DataLoader workers")
     parser.add_argument("--world-size", type=int, default=None, help="simulated ranks")
     parser.add_argument("--delta-timestamps", default=None, help='JSON, e.g. \'{"action": [0.0, 0.0333]}\'')
-    parser.add_argument("--pipeline", default=None, help="resume/mixing pipeline (ours or datasets)")
+    parser.add_argument("--pipeline", default=None, help="pool or datasets (resume: pool,datasets)")
     parser.add_argument("--resume-step", type=int, default=None, help="step at which resume is checked")
     parser.add_argument("--episode", type=int, default=None, help="episode shown in per-episode views")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per notebook")
+    parser.add_argument("--notebook-dir", default=str(NOTEBOOK_DIR),
+                        help="folder holding the notebooks (default: notebooks/ of this checkout)")
 
 
 def _knobs_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -458,7 +478,7 @@ def _run_report(args: argparse.Namespace) -> int:
     notebooks = [n.strip() for n in args.notebooks.split(",") if n.strip()]
     result = build_report(args.root, args.out, notebooks=notebooks, knobs=_knobs_from(args),
                           command=shlex.join(["lerobot-inspect", *sys.argv[1:]]) if sys.argv[1:] else None,
-                          timeout_s=args.timeout)
+                          timeout_s=args.timeout, notebook_dir=args.notebook_dir)
     return _finish(result)
 
 
@@ -472,6 +492,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     knobs.setdefault("shift_episode", 0)  # the frames page shows a one-frame shift being caught
     notebooks = [n.strip() for n in args.notebooks.split(",") if n.strip()]
     result = build_report(str(root), args.out, notebooks=notebooks, knobs=knobs, timeout_s=args.timeout,
+                          notebook_dir=args.notebook_dir,
                           command=shlex.join(["lerobot-inspect", *sys.argv[1:]]) if sys.argv[1:] else None)
     return _finish(result)
 

@@ -61,11 +61,20 @@ def _(args, dataset_root, run, seed):
     unavailable = MISSING
     mo.stop(bool(MISSING), mo.md(f"**Unavailable:** {MISSING}."))
     mo.stop(not (run.value or "dataset" in args), mo.md("Press **Measure fetches**."))
-    fetches, per_episode = fetch_table(dataset_root.value, seed=int(seed.value))
-    _ratio = per_episode["bytes_read"].sum() / max(per_episode["floor_bytes"].sum(), 1)
-    verdict = f"{len(fetches)} fetches, {_ratio:.2f}x the byte floor"
+    with mo.status.spinner(title="Decoding through the byte index"):
+        fetches, per_episode = fetch_table(dataset_root.value, seed=int(seed.value))
+    _fetched = int(fetches["bytes_fetched"].sum())
+    _ratio = _fetched / max(fetches.attrs["floor_bytes_total"], 1)
+    _network = fetches[~fetches["cache_hit"]]
+    verdict = (f"{len(_network)} range requests, {_fetched / 1024:.0f} KiB = {_ratio:.2f}x the byte floor; "
+               f"{int(fetches['cache_hit'].sum())} of {len(fetches)} lookups were cache hits")
     verdict_level = "ok" if _ratio < 2 else "warning"
-    mo.md(f"**Verdict:** {verdict}")
+    _served = fetches.attrs["served_url"]
+    _where = (f"served over loopback HTTP (127.0.0.1) for this run; the server counted "
+              f"{fetches.attrs['server_video_bytes']} video bytes in {fetches.attrs['server_video_requests']} requests"
+              if _served else "read from the URL as given")
+    mo.md(f"**Verdict:** {verdict}.  \nThe dataset was {_where}. Loading the byte index cost "
+          f"{fetches.attrs['index_bytes'] / 1024:.0f} KiB in {fetches.attrs['index_requests']} requests (once per run).")
     return fetches, per_episode, unavailable, verdict, verdict_level
 
 
@@ -81,6 +90,12 @@ def _(per_episode):
     floor_chart = charts.bytes_vs_floor(per_episode)
     floor_chart
     return (floor_chart,)
+
+
+@app.cell
+def _(per_episode):
+    per_episode
+    return
 
 
 if __name__ == "__main__":

@@ -9,10 +9,9 @@ with app.setup:
     from pathlib import Path
 
     import marimo as mo
-    import pandas as pd
 
-    from lerobot_inspect import MapDataset, charts
-    from lerobot_inspect.probes.frames import frame_parity, frame_rows, load_frame
+    from lerobot_inspect import DecodeError, MapDataset, charts
+    from lerobot_inspect.probes.frames import frame_parity, frame_rows, load_frame, stream_parity_samples
 
 
 @app.function
@@ -51,6 +50,24 @@ def expected_frames(parity_row, frame):
     return encode_frame_code(code, frame.shape[0], frame.shape[1])
 
 
+@app.function
+def unchecked_frame(dataset, row: int, camera: str):
+    """The frame a loader without the span check would hand to training (for the side-by-side panel
+    of an episode the loader refuses); None when even that does not decode."""
+    import inspect
+
+    from lerobot_inspect.video.reader import VideoReader
+
+    if "check_spans" not in inspect.signature(VideoReader).parameters:
+        return None
+    reader = VideoReader(dataset.meta, check_spans=False, return_uint8=True)
+    episode = int(dataset.episode_of_row[row])
+    try:
+        return reader.frames(episode, camera, [float(dataset.timestamp[row])])[0].permute(1, 2, 0).numpy()
+    except DecodeError:
+        return None
+
+
 @app.cell
 def _():
     mo.md("""
@@ -58,9 +75,12 @@ def _():
 
     **What this shows:** the first, middle and last frame of each episode decoded through the
     loader, and whether each is the frame that was asked for (fixture frames carry a code naming
-    their episode and frame). **How to read it:** green is the right frame; orange means the
-    episode's video timestamps are shifted and training silently gets a neighbour frame; the side
-    by side panel shows decoded, expected and their difference (black = identical).
+    their episode and frame), through the map-style loader and through the streaming loader (the
+    pipeline you choose) side by side. **How to read it:** green is the right frame; orange means
+    the episode's video timestamps are shifted and training silently gets a neighbour frame; red
+    means the loader refused the frame (the message says why); the table puts both loaders' codes,
+    timestamps and their pixel difference on one row; the panel shows map-style, streamed and
+    expected frames and their differences (black = identical).
     """)
     return
 
@@ -71,34 +91,48 @@ def _():
     dataset_root = mo.ui.text(value=str(args.get("dataset") or default_dataset()), label="dataset root", full_width=True)
     _shift = args.get("shift-episode", -1 if "dataset" in args else 0)
     shift_episode = mo.ui.number(start=-1, stop=100000, value=int(_shift), label="demo: shift this episode by one frame on a temp copy (-1 = off)")
+    pipeline = mo.ui.dropdown(options=["pool", "datasets"], value=str(args.get("pipeline", "pool")).split(",")[0], label="streaming pipeline")
+    seed = mo.ui.number(start=0, stop=2**31 - 1, value=int(args.get("seed", 0)), label="seed")
     run = mo.ui.run_button(label="Decode frames")
-    mo.vstack([dataset_root, mo.hstack([shift_episode, run], justify="start")])
-    return args, dataset_root, run, shift_episode
+    mo.vstack([dataset_root, mo.hstack([shift_episode, pipeline, seed, run], justify="start", wrap=True)])
+    return args, dataset_root, pipeline, run, seed, shift_episode
 
 
 @app.cell
-def _(args, dataset_root, run, shift_episode):
+def _(args, dataset_root, pipeline, run, seed, shift_episode):
     mo.stop(not (run.value or "dataset" in args), mo.md("Press **Decode frames**."))
     root = dataset_root.value if shift_episode.value < 0 else shifted_copy(dataset_root.value, int(shift_episode.value))
     dataset = MapDataset(root)
-    with mo.status.progress_bar(total=dataset.num_episodes, title="Decoding frames") as _bar:
-        _parts = []
+    with mo.status.progress_bar(total=dataset.num_episodes, title="Decoding frames (map-style)") as _bar:
+        _refused = []
         for _episode in dataset.episodes:
-            _parts.append(frame_parity(dataset, episodes=[_episode]))
+            if (frame_parity(dataset, episodes=[_episode])["error"] != "").any():
+                _refused.append(_episode)
             _bar.update()
-    parity = pd.concat(_parts, ignore_index=True)
+    with mo.status.spinner(title=f"Streaming every frame ({pipeline.value} pipeline)"):
+        parity = frame_parity(dataset, stream_samples=stream_parity_samples(
+            root, pipeline=pipeline.value, seed=int(seed.value), episodes=dataset.episodes, isolate=_refused))
     parity["camera_position"] = parity["camera"].map(dataset.meta.video_keys.index)
     return dataset, parity, root
 
 
 @app.cell
-def _(parity, root):
+def _(parity, pipeline, root):
     _wrong = parity[(parity["code_ok"] == False) | (parity["error"] != "") | (parity["next_episode_identical"] == True)]  # noqa: E712
     _episodes = sorted({int(e) for e in _wrong["episode_index"]})
+    _both = parity[(parity["error"] == "") & (parity["stream_error"] == "")]
+    _differ = _both[(_both["stream_max_abs_diff"] > 0) | (_both["stream_code_frame"] != _both["code_frame"])
+                    | (_both["stream_timestamp_s"] != _both["timestamp_s"])]
+    stream_refused = sorted({int(e) for e in parity.loc[parity["stream_error"] != "", "episode_index"]})
+    stream_agrees = bool(len(_differ) == 0)
     verdict = "all frames are the frames asked for" if not _episodes else f"wrong frames in episodes {_episodes}"
-    verdict_level = "error" if _episodes else "ok"
+    verdict += (f"; streaming ({pipeline.value}) matches map-style on all {len(_both)} frames both decoded"
+                if stream_agrees else f"; streaming ({pipeline.value}) and map-style DIFFER on {len(_differ)} frame(s)")
+    if stream_refused:
+        verdict += f"; the stream refuses episodes {stream_refused}"
+    verdict_level = "error" if _episodes or not stream_agrees else "ok"
     mo.md(f"**Verdict:** {verdict}  \n`{root}`")
-    return verdict, verdict_level
+    return stream_agrees, stream_refused, verdict, verdict_level
 
 
 @app.cell
@@ -123,21 +157,50 @@ def _(args, dataset, parity):
 @app.cell
 def _(camera, dataset, episode, parity, position):
     _row = frame_rows(dataset, int(episode.value), [position.value])[position.value]
-    _decoded = load_frame(dataset, _row, camera.value)
     _record = parity[(parity["episode_index"] == int(episode.value)) & (parity["camera"] == camera.value) & (parity["position"] == position.value)].iloc[0]
-    _expected = expected_frames(_record, _decoded)
-    _panels = {"decoded": _decoded}
+    _panels = {}
+    try:
+        _panels["map-style"] = load_frame(dataset, _row, camera.value)
+    except DecodeError:
+        _unchecked = unchecked_frame(dataset, _row, camera.value)
+        if _unchecked is not None:
+            _panels["unchecked decode"] = _unchecked
+    _expected = expected_frames(_record, next(iter(_panels.values()))) if _panels else None
     if _expected is not None:
         _panels["expected"] = _expected
-    side_by_side = charts.frames_side_by_side(_panels)
+    side_by_side = charts.frames_side_by_side(_panels) if _panels else None
     side_by_side
     return (side_by_side,)
 
 
 @app.cell
+def _(camera, episode, parity, position):
+    _record = parity[(parity["episode_index"] == int(episode.value)) & (parity["camera"] == camera.value) & (parity["position"] == position.value)].iloc[0]
+    mo.md(f"Episode {episode.value}, `{camera.value}`, {position.value} frame. "
+          + ("**The loader refuses this frame:** " + _record["error"].split(". (")[0] + ". The panel shows what a "
+             "loader without the span check would decode instead. " if _record["error"] else "")
+          + "Difference maps are amplified x4: black means identical.")
+    return
+
+
+@app.cell
+def _(parity):
+    _columns = ["episode_index", "camera", "position", "frame_index", "timestamp_s", "stream_timestamp_s",
+                "code_episode", "code_frame", "stream_code_episode", "stream_code_frame", "stream_max_abs_diff",
+                "error", "stream_error"]
+    side_table = parity[_columns].rename(columns={
+        "timestamp_s": "map ts", "stream_timestamp_s": "stream ts", "code_episode": "map code ep",
+        "code_frame": "map code frame", "stream_code_episode": "stream code ep",
+        "stream_code_frame": "stream code frame", "stream_max_abs_diff": "max |map - stream|"})
+    side_table["error"] = side_table["error"].str.slice(0, 160)
+    side_table["stream_error"] = side_table["stream_error"].str.slice(0, 160)
+    side_table
+    return (side_table,)
+
+
+@app.cell
 def _(parity):
     table = parity.drop(columns=["camera_position"])
-    table
     return (table,)
 
 

@@ -13,7 +13,12 @@ with app.setup:
     from lerobot_inspect import charts
 
     try:
-        from lerobot_inspect.probes.mixing import batch_episode_ids, randomness_fraction, reservoir_shuffle_order
+        from lerobot_inspect.probes.mixing import (
+            batch_episode_ids,
+            loader_batches,
+            randomness_fraction,
+            reservoir_shuffle_order,
+        )
         from lerobot_inspect.streaming import StreamingDataset
 
         MISSING = ""
@@ -45,11 +50,12 @@ def _():
     mo.md("""
     # Shuffle mixing
 
-    **What this shows:** which episodes each batch of the streaming loader draws from (the
-    episode-pool schedule a training run gets), next to LeRobot's frame reservoir over a sequential
-    stream. **How to read it:** the randomness fraction is the mean share of distinct episodes per
-    batch (1.0 = every sample from a different episode); a diagonal band in the heatmap means
-    batches came from few neighbouring episodes.
+    **What this shows:** which episodes each batch draws from when the streaming dataset (the
+    pipeline you choose) runs inside a real torch `DataLoader` with your batch size and workers,
+    as rank 0 of `world size`, next to LeRobot's frame reservoir over a sequential stream.
+    **How to read it:** the randomness fraction is the mean share of distinct episodes per batch
+    (1.0 = every sample from a different episode); a diagonal band in the heatmap means batches
+    came from few neighbouring episodes.
     """)
     return
 
@@ -64,38 +70,43 @@ def _():
     workers = mo.ui.number(start=0, stop=64, value=int(args.get("workers", 0)), label="workers")
     world_size = mo.ui.number(start=1, stop=1024, value=int(args.get("world-size", 1)), label="world size")
     buffer_size = mo.ui.number(start=1, stop=100000, value=int(args.get("buffer-size", 64)), label="reservoir buffer (frames)")
+    pipeline = mo.ui.dropdown(options=["pool", "datasets"], value=str(args.get("pipeline", "pool")).split(",")[0], label="pipeline")
+    batches = mo.ui.number(start=1, stop=10000, value=int(args.get("batches", 16)), label="batches to draw")
     run = mo.ui.run_button(label="Draw batches")
-    mo.vstack([dataset_root, mo.hstack([seed, pool_size, batch_size, workers, world_size, buffer_size], justify="start", wrap=True), run])
-    return args, batch_size, buffer_size, dataset_root, pool_size, run, seed, workers, world_size
+    mo.vstack([dataset_root, mo.hstack([pipeline, seed, pool_size, batch_size, workers, world_size, batches, buffer_size], justify="start", wrap=True), run])
+    return args, batch_size, batches, buffer_size, dataset_root, pipeline, pool_size, run, seed, workers, world_size
 
 
 @app.cell
-def _(args, batch_size, buffer_size, dataset_root, pool_size, run, seed, workers, world_size):
+def _(args, batch_size, batches, buffer_size, dataset_root, pipeline, pool_size, run, seed, workers, world_size):
     unavailable = MISSING
     mo.stop(bool(MISSING), mo.md(f"**Unavailable:** {MISSING}."))
     mo.stop(not (run.value or "dataset" in args), mo.md("Press **Draw batches**."))
-    stream = StreamingDataset(dataset_root.value, seed=int(seed.value), pool_size=int(pool_size.value),
-                              world_size=int(world_size.value), rank=0, batch_size=int(batch_size.value))
-    _plan = stream.consumer_plan(consumer=0, n_consumers=int(world_size.value) * max(int(workers.value), 1))
-    _ours = stream.selected_episodes[_plan.samples[:, 0]]
-    _sequential = np.repeat(stream.selected_episodes, stream.episode_lengths)
+    label = f"{pipeline.value} pipeline, {int(workers.value)} worker(s)"
+    _batch = int(batch_size.value)
+    # Video is left out (decode_video=False): the schedule, hence the batches, is the same, minus the decoding.
+    stream = StreamingDataset(dataset_root.value, pipeline=pipeline.value, seed=int(seed.value),
+                              pool_size=int(pool_size.value), world_size=int(world_size.value), rank=0,
+                              batch_size=_batch, decode_video=False)
+    with mo.status.spinner(title=f"Drawing {int(batches.value)} batches through a DataLoader"):
+        drawn = loader_batches(stream, batch_size=_batch, num_workers=int(workers.value), max_batches=int(batches.value))
+    _ours = drawn["episode_index"].to_numpy()
+    _sequential = np.repeat(stream.selected_episodes, stream.meta.lengths[stream.selected_episodes])
     _order = reservoir_shuffle_order(len(_sequential), buffer_size=int(buffer_size.value), seed=int(seed.value))
-    samples = pd.concat([batches_table("episode pool (ours)", _ours, int(batch_size.value)),
-                         batches_table("LeRobot reservoir", _sequential[_order], int(batch_size.value))],
+    _reference = _sequential[_order][: len(_ours)]
+    samples = pd.concat([batches_table(label, _ours, _batch), batches_table("LeRobot reservoir", _reference, _batch)],
                         ignore_index=True)
-    randomness = {name: randomness_fraction(
-        group.sort_values("batch")["episode_index"].to_numpy().reshape(-1, int(batch_size.value)))
-        for name, group in samples.groupby("pipeline")}
-    verdict = f"randomness {randomness['episode pool (ours)']:.2f} (LeRobot reservoir {randomness['LeRobot reservoir']:.2f})"
-    verdict_level = "ok" if randomness["episode pool (ours)"] >= randomness["LeRobot reservoir"] else "warning"
-    mo.md(f"**Verdict:** {verdict}; consumer 0 of {int(world_size.value) * max(int(workers.value), 1)}")
-    return randomness, samples, unavailable, verdict, verdict_level
+    randomness = {name: randomness_fraction(batch_episode_ids(group["episode_index"].to_numpy(), batch_size=_batch))
+                  for name, group in samples.groupby("pipeline", sort=False)}
+    verdict = f"randomness {randomness[label]:.2f} ({label}; LeRobot reservoir {randomness['LeRobot reservoir']:.2f})"
+    verdict_level = "ok" if randomness[label] >= randomness["LeRobot reservoir"] else "warning"
+    mo.md(f"**Verdict:** {verdict}; {drawn['batch'].nunique()} batches of {_batch} on rank 0 of {int(world_size.value)}")
+    return drawn, label, randomness, samples, unavailable, verdict, verdict_level
 
 
 @app.cell
-def _(randomness, samples):
-    chart = charts.batch_episode_heatmap(samples[samples["pipeline"] == "episode pool (ours)"],
-                                         randomness=randomness["episode pool (ours)"], label="episode pool (ours)")
+def _(label, randomness, samples):
+    chart = charts.batch_episode_heatmap(samples[samples["pipeline"] == label], randomness=randomness[label], label=label)
     chart
     return (chart,)
 

@@ -6,11 +6,13 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 from _nb_support import demo_root
 
+from lerobot_inspect.errors import OptionError
 from lerobot_inspect.report import NOTEBOOKS, build_report, knob_args
 
 REQUIRED = {"command", "dataset", "fingerprint", "seed", "knobs", "notebooks", "versions", "started",
@@ -20,6 +22,7 @@ VERSIONS = {"lerobot_inspect", "torch", "torchcodec", "ffmpeg", "datasets", "pya
 
 def external_references(page: str) -> list[str]:
     """Every URL the page could fetch or link to that is not inline data, an anchor or a relative file."""
+    page = re.sub(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+", "data:", page)  # base64 may hold "//"
     found = re.findall(r"(?:https?:)?//[^\s\"'<>)]+", page)
     for attribute in re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", page):
         if not (attribute.startswith(("data:", "#")) or re.fullmatch(r"[\w.-]+\.html", attribute)):
@@ -62,6 +65,8 @@ def test_external_reference_scan_catches_urls():
     assert external_references('<script src="//cdn.example/x.js"></script>')
     assert external_references('<a href="/abs/path.css">')
     assert not external_references('<img src="data:image/png;base64,AAA"> <a href="audit.html">')
+    assert not external_references('<img src="data:image/png;base64,iVBOR///v370EQZ+/AA==">')
+    assert external_references('<img src="data:image/png;base64,AAA"> <img src="http://x.example/a.png">')
 
 
 def test_failing_notebook_gives_partial_report(tmp_path):
@@ -80,6 +85,18 @@ def test_failing_notebook_gives_partial_report(tmp_path):
     assert "1 notebook(s) failed: audit" in result.index.read_text()
 
 
+def test_missing_notebook_folder_is_refused_clearly(tmp_path):
+    with pytest.raises(OptionError, match=r"does not exist.*source checkout.*--notebook-dir"):
+        build_report(demo_root(), tmp_path / "out", notebooks=["audit"], progress=None,
+                     notebook_dir=tmp_path / "no-notebooks")
+    assert not (tmp_path / "out").exists(), "nothing is written before the check"
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "audit.py").write_text("import marimo\napp = marimo.App()\n")
+    with pytest.raises(OptionError, match=r"lacks padding\.py"):
+        build_report(demo_root(), tmp_path / "out", notebooks=["audit", "padding"], progress=None,
+                     notebook_dir=tmp_path / "partial")
+
+
 def test_knob_args_survive_marimo_parsing():
     from marimo._cli.parse_args import parse_args
 
@@ -89,19 +106,44 @@ def test_knob_args_survive_marimo_parsing():
     assert json.loads(parsed["delta-timestamps"]) == {"action": [-0.1, 0.0]}
 
 
+def _chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium with every background network feature off (the pages must need none)."""
+    return subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync", "--no-first-run",
+                           "--disable-default-apps", "--disable-extensions", "--dns-prefetch-disable",
+                           "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+                           f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=180, check=True)
+
+
 @pytest.mark.slow
-def test_demo_all_notebooks_and_screenshots(tmp_path):
-    result = build_report(demo_root(), tmp_path, notebooks=NOTEBOOKS, knobs={"shift_episode": 0}, progress=None)
-    assert all(p.status != "failed" for p in result.pages), [(p.name, p.error) for p in result.pages]
-    for page in tmp_path.glob("*.html"):
+def test_demo_all_notebooks_render_in_chromium_offline(tmp_path):
+    """Every page opens from disk with networking disabled; its charts are drawn SVG; screenshots
+    are kept (and copied to /tmp/report_shots) for a person to look at."""
+    out = tmp_path / "report"
+    result = build_report(demo_root(), out, notebooks=NOTEBOOKS, knobs={"shift_episode": 0, "seed": 3},
+                          progress=None)
+    assert all(p.status == "ok" for p in result.pages), [(p.name, p.status, p.error) for p in result.pages]
+    for page in out.glob("*.html"):
         assert external_references(page.read_text()) == [], page.name
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("chromium is not installed")
-    for name in ("index", "frames"):
-        shot = tmp_path / f"{name}.png"
-        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                        f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1200,1400",
-                        f"--screenshot={shot}", (tmp_path / f"{name}.html").as_uri()],
-                       capture_output=True, timeout=120, check=True)
-        assert shot.stat().st_size > 10_000
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    for name in ["index", *NOTEBOOKS]:
+        page = (out / f"{name}.html").as_uri()
+        dom = _chromium(chromium, tmp_path / "profile", "--dump-dom", page).stdout
+        if name != "index":
+            svgs = re.findall(r"<svg\b.*?</svg>", dom, flags=re.S)
+            assert svgs, f"{name}: no chart rendered"
+            assert all(re.search(r"<(path|rect|line|text)\b", svg) for svg in svgs), f"{name}: an empty chart"
+        assert "lerobot_inspect report" in dom
+        shot = shots / f"{name}.png"
+        _chromium(chromium, tmp_path / "profile", "--window-size=1200,2400", "--hide-scrollbars",
+                  f"--screenshot={shot}", page)
+        assert shot.stat().st_size > 10_000, name
+    keep = Path(tempfile.gettempdir()) / "report_shots"
+    shutil.rmtree(keep, ignore_errors=True)
+    shutil.copytree(shots, keep)
+    shutil.copytree(out, keep / "report")
