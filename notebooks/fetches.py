@@ -39,7 +39,8 @@ def _():
     # Byte-range fetches
 
     **What this shows:** every byte range the loader reads to decode a sample of frames, and per
-    episode the bytes read against the floor (the episode's own byte span in its MP4).
+    episode the bytes read against the floor (the bytes of the samples its decoder needs, plus the
+    MP4 header the first time the run touches that file).
     **How to read it:** bars near their tick mean the loader reads only what it needs; bars far
     above it mean whole files or neighbours' bytes are fetched (costly over the network).
     """)

@@ -39,15 +39,25 @@ def shifted_copy(root: str, episode: int) -> str:
 
 @app.function
 def expected_frames(parity_row, frame):
-    """The frame a fixture should have returned (drawn from its code), or None off fixtures."""
+    """The frame a fixture should have returned (drawn from its code), or None when the decoded
+    frame carries no fixture code (real datasets)."""
     try:
-        from data_fixtures import FrameCode, encode_frame_code
+        from data_fixtures import FrameCode, decode_frame_code, encode_frame_code
     except ImportError:
         return None
-    if parity_row["code_episode"] < 0:
+    try:
+        decode_frame_code(frame)
+    except ValueError:
         return None
     code = FrameCode(int(parity_row["camera_position"]), int(parity_row["episode_index"]), int(parity_row["frame_index"]))
     return encode_frame_code(code, frame.shape[0], frame.shape[1])
+
+
+@app.function
+def short_error(text: str) -> str:
+    """An error without the file path it starts with, cut to a table cell."""
+    text = text.split(".mp4: ", 1)[-1]
+    return text if len(text) <= 90 else text[:87] + "..."
 
 
 @app.function
@@ -192,8 +202,8 @@ def _(parity):
         "timestamp_s": "map ts", "stream_timestamp_s": "stream ts", "code_episode": "map code ep",
         "code_frame": "map code frame", "stream_code_episode": "stream code ep",
         "stream_code_frame": "stream code frame", "stream_max_abs_diff": "max |map - stream|"})
-    side_table["error"] = side_table["error"].str.slice(0, 160)
-    side_table["stream_error"] = side_table["stream_error"].str.slice(0, 160)
+    side_table["error"] = side_table["error"].map(short_error)
+    side_table["stream_error"] = side_table["stream_error"].map(short_error)
     side_table
     return (side_table,)
 

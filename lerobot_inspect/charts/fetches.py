@@ -24,7 +24,7 @@ def fetch_size_histogram(fetches: pd.DataFrame) -> alt.Chart:
     kinds = sorted(set(table["kind"]))
     return alt.Chart(table, title=f"Network fetch sizes ({len(table)} requests)").mark_bar().encode(
         x=alt.X("size_kib:Q", bin=alt.Bin(maxbins=30), title="fetch size (KiB)"),
-        y=alt.Y("count():Q", title="fetches", stack=True),
+        y=alt.Y("count():Q", title="fetches", stack=True, axis=alt.Axis(tickMinStep=1, format="d")),
         color=alt.Color("kind:N", title=None, scale=alt.Scale(
             domain=kinds, range=[{"header": "#e69f00"}.get(k, "#5b8db8") for k in kinds])),
         tooltip=["kind", alt.Tooltip("count():Q", title="fetches")],

@@ -68,7 +68,7 @@ def frame_offsets(parity: pd.DataFrame) -> alt.Chart:
     'other episode' (the last frame of a shifted episode lands in the next one)."""
     require_columns(parity, ["episode_index", "camera", "position", "frame_offset", "error"], "frame_offsets")
     table = cap_rows(parity.copy())
-    status = np.where(table["error"] != "", "decode error",
+    status = np.where(table["error"] != "", "refused / decode error",
                       np.where(table["frame_offset"].isna(),
                                np.where(table["code_episode"] >= 0, "other episode", "no code"),
                                np.where(table["frame_offset"] == 0, "right frame", "shifted")))
@@ -80,7 +80,7 @@ def frame_offsets(parity: pd.DataFrame) -> alt.Chart:
         y=alt.Y("position:N", sort=["first", "middle", "last"], title=None),
         row=alt.Row("camera:N", title=None, header=alt.Header(labelAngle=0, labelOrient="top", labelAlign="left")),
         color=alt.Color("status:N", title=None, scale=alt.Scale(
-            domain=["right frame", "shifted", "other episode", "decode error", "no code"],
+            domain=["right frame", "shifted", "other episode", "refused / decode error", "no code"],
             range=["#4c9a5a", "#e69f00", "#d35400", "#c0392b", "#b8c4d0"])),
         tooltip=["episode_index", "camera", "position", "frame_index", "code_episode", "code_frame",
                  "frame_offset", "status"],
