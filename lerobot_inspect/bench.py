@@ -93,8 +93,10 @@ def _map_dataset(root: str, budget: dict[str, Any], *, shuffle: bool, workers: i
     sampler = EpisodeAwareSampler(meta.dataset_from_index, meta.dataset_to_index, shuffle=shuffle,
                                   seed=budget["seed"])
     batch = budget["batch_size"]
+    # The config runs in a spawned process, whose children would be spawned too (a fresh torch import
+    # per worker, seconds on this machine); a training job on Linux forks its workers, so do that.
     loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers,
-                        persistent_workers=False)
+                        persistent_workers=False, multiprocessing_context="fork" if workers else None)
     keys = meta.video_keys
     return _iterate(loader, limit=budget["samples"],
                     count_frames=lambda b: sum(int(np.prod(b[k].shape[:-3])) for k in keys),

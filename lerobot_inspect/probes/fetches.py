@@ -28,6 +28,7 @@ from lerobot_inspect.errors import OptionError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.io.byte_cache import ByteCache
 from lerobot_inspect.io.ranges import RangeReader
+from lerobot_inspect.map_dataset import select_episodes
 from lerobot_inspect.video.remote import ByteIndexSource, ByteIndexVideoReader, merge_ranges
 
 __all__ = ["FETCH_COLUMNS", "PER_EPISODE_COLUMNS", "fetch_table"]
@@ -123,20 +124,11 @@ def fetch_table(
         unknown = [c for c in chosen_cameras if c not in meta.video_keys]
         if unknown:
             raise OptionError(f"cameras {unknown} are not video keys of {meta.root}; choose among {meta.video_keys}")
-        all_episodes = np.arange(meta.num_episodes)
-        picked = all_episodes if episodes is None else np.asarray([int(e) for e in episodes], dtype=np.int64)
-        outside = picked[(picked < 0) | (picked >= meta.num_episodes)]
-        if outside.size or picked.size == 0:
-            raise OptionError(f"episodes={None if episodes is None else list(episodes)}: choose a non-empty "
-                              f"subset of 0..{meta.num_episodes - 1} for {meta.root}")
-        order = rng.permutation(picked)
+        order = rng.permutation(select_episodes(meta, episodes))
 
         reader = RangeReader(meta.fs)
         cache = _RecordingCache(reader, capacity_bytes=cache_bytes)
         source = ByteIndexSource(meta, reader=reader, cache=cache)
-        # ByteIndexSource takes `cache or ByteCache(...)`, and an empty ByteCache is falsy (it has
-        # __len__): hand ours over explicitly so the reads go through the recording cache.
-        source.cache = cache
         if server is not None:
             server.reset_stats()
         index = source.index  # loaded from meta/byte_index or built from the MP4 headers, over the wire

@@ -96,8 +96,13 @@ class ByteIndexSource:
         probe_bytes: int = DEFAULT_PROBE_BYTES,
     ) -> None:
         self.meta = meta
-        self.reader = reader or (cache.reader if cache is not None else RangeReader(meta.fs))
-        self.cache = cache or ByteCache(self.reader, capacity_bytes=cache_bytes, prefetch_threads=prefetch_threads)
+        # `is not None`, not `or`: an empty ByteCache has len() 0 and would be silently replaced.
+        if reader is None:
+            reader = cache.reader if cache is not None else RangeReader(meta.fs)
+        self.reader = reader
+        if cache is None:
+            cache = ByteCache(self.reader, capacity_bytes=cache_bytes, prefetch_threads=prefetch_threads)
+        self.cache = cache
         self.probe_bytes = probe_bytes
         self._index = index
         self._init_process_state()
