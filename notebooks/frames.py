@@ -64,12 +64,8 @@ def short_error(text: str) -> str:
 def unchecked_frame(dataset, row: int, camera: str):
     """The frame a loader without the span check would hand to training (for the side-by-side panel
     of an episode the loader refuses); None when even that does not decode."""
-    import inspect
-
     from lerobot_inspect.video.reader import VideoReader
 
-    if "check_spans" not in inspect.signature(VideoReader).parameters:
-        return None
     reader = VideoReader(dataset.meta, check_spans=False, return_uint8=True)
     episode = int(dataset.episode_of_row[row])
     try:
