@@ -123,7 +123,7 @@ def _(args, dataset_root, pipeline, run, seed, shift_episode):
 
 
 @app.cell
-def _(parity, pipeline, root):
+def _(parity, pipeline, root, shift_episode):
     _wrong = parity[(parity["code_ok"] == False) | (parity["error"] != "") | (parity["next_episode_identical"] == True)]  # noqa: E712
     _episodes = sorted({int(e) for e in _wrong["episode_index"]})
     _both = parity[(parity["error"] == "") & (parity["stream_error"] == "")]
@@ -136,6 +136,8 @@ def _(parity, pipeline, root):
                 if stream_agrees else f"; streaming ({pipeline.value}) and map-style DIFFER on {len(_differ)} frame(s)")
     if stream_refused:
         verdict += f"; the stream refuses episodes {stream_refused}"
+    if shift_episode.value >= 0:
+        verdict += f" (seeded fault: episode {int(shift_episode.value)} shifted one frame on a temp copy)"
     verdict_level = "error" if _episodes or not stream_agrees else "ok"
     mo.md(f"**Verdict:** {verdict}  \n`{root}`")
     return stream_agrees, stream_refused, verdict, verdict_level
