@@ -48,7 +48,9 @@ class FaultPlan:
     interleaving; otherwise every `every`-th eligible request gets the next kind of `kinds` in
     turn. `limit` caps the faults injected in total (e.g. "fail the first two, then behave").
     Only requests whose method is in `methods` count; HEAD is spared by default so that size
-    lookups do not take part in a test about range reads.
+    lookups do not take part in a test about range reads. `paths`, when given, narrows the
+    eligible requests to URL paths ending with one of its suffixes (e.g. ".mp4": fault the video
+    reads and leave the Parquet reads alone, or one file's path: fail that file only).
     """
 
     kinds: tuple[FaultKind, ...] = ()
@@ -58,6 +60,7 @@ class FaultPlan:
     limit: int | None = None
     delay_s: float = 1.0
     methods: tuple[str, ...] = ("GET",)
+    paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for kind in (*self.kinds, *self.rates):
@@ -69,6 +72,12 @@ class FaultPlan:
             raise OptionError(f"rates={dict(self.rates)!r}; each >= 0 and summing to at most 1")
         if self.delay_s < 0:
             raise OptionError(f"delay_s={self.delay_s!r}; pass seconds >= 0")
+        if isinstance(self.paths, str):
+            raise OptionError(f"paths={self.paths!r}; pass a tuple of URL path suffixes, e.g. ('.mp4',)")
+
+    def applies_to(self, method: str, url_path: str) -> bool:
+        """Whether a request takes part in the schedule (is counted and may be spoiled)."""
+        return method in self.methods and (not self.paths or url_path.endswith(tuple(self.paths)))
 
     def fault_for(self, request_number: int) -> FaultKind | None:
         """The fault for the `request_number`-th eligible request (1-based), ignoring `limit`."""
@@ -184,7 +193,7 @@ class TestServer:
             entry["requests"] += 1
             entry["get_requests" if method == "GET" else "head_requests"] += 1
             plan = self.faults
-            if plan is None or method not in plan.methods:
+            if plan is None or not plan.applies_to(method, path):
                 return None
             c.eligible += 1
             kind = plan.fault_for(c.eligible)
