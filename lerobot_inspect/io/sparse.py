@@ -184,7 +184,8 @@ class SparseFile(io.RawIOBase):
                 parts.append(self.read(self.size - self._position))
             return b"".join(parts)
         i = self._locate(start)
-        if self.gap_policy == "zeros" and (i is not None or start == self._last_read_stop):
+        if self.gap_policy == "zeros" and (i is not None or start == self._last_read_stop
+                                           or self._reaches_held(start, stop)):
             out = self._zero_filled(start, stop)
         else:
             if i is None:
@@ -194,6 +195,13 @@ class SparseFile(io.RawIOBase):
             out = block[start - block_start : min(stop, block_start + len(block)) - block_start]
         self._position = self._last_read_stop = start + len(out)
         return out
+
+    def _reaches_held(self, start: int, stop: int) -> bool:
+        """A block read that starts in a gap and runs into held bytes: after a backward seek FFmpeg
+        re-reads a whole buffer (measured: from the 32 KiB boundary before the keyframe it wants), so
+        the bytes it needs are inside the read while its first bytes are not."""
+        following = bisect.bisect_right(self._starts, start)
+        return following < len(self._starts) and self._starts[following] < stop
 
     def _zero_filled(self, start: int, stop: int) -> bytes:
         """Bytes [start, stop): held bytes where held, zeros elsewhere (counted)."""
