@@ -25,7 +25,7 @@ import numpy as np
 __all__ = ["CONFIGS", "BenchConfig", "run_bench"]
 
 FIGURES = ("samples_per_s", "frames_per_s", "ceiling_ratio", "bytes_over_floor", "first_batch_s",
-           "peak_rss_mb", "randomness_frac")
+           "peak_rss_mb", "randomness_frac", "latency_ms", "requests_per_episode")
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ def _iterate(samples: Iterable[Any], *, limit: int, count_frames: Callable[[Any]
         "frames_per_s": frames / elapsed, "first_batch_s": float(gaps[0]) if len(gaps) else None,
         "latency_ms": {f"p{q}": float(np.percentile(gaps, q) * 1e3) for q in (50, 95, 99)} if len(gaps) else None,
     }
+    result["_episodes"] = sorted({int(e) for batch in episodes for e in batch})
     if episodes and all(len(e) > 1 for e in episodes):
         result["randomness_frac"] = float(np.mean([len(set(e)) / len(e) for e in episodes]))
     return result
@@ -269,6 +270,53 @@ def _remote_episodes_http(root: str, budget: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
+               pipeline: str = "pool") -> dict[str, Any]:
+    """StreamingDataset in a DataLoader, on the local root or over a loopback HTTP server started here.
+
+    Over HTTP the bytes and GET requests for MP4s are counted at the server; the floor is the union
+    of the touched files' headers with the samples the consumed episodes' decoders need."""
+    import contextlib
+
+    import torchcodec.decoders  # noqa: F401  (import cost is not what this configuration measures)
+    from torch.utils.data import DataLoader
+
+    from lerobot_inspect.format import DatasetMeta
+    from lerobot_inspect.io.testserver import serve_directory
+    from lerobot_inspect.streaming import StreamingDataset
+
+    local = root.removeprefix("file://")
+    batch = budget["batch_size"]
+    with serve_directory(local) if http else contextlib.nullcontext() as server:
+        meta = DatasetMeta.open(server.url if server is not None else local)
+        dataset = StreamingDataset(meta, seed=budget["seed"], batch_size=batch, pipeline=pipeline,
+                                   return_uint8=True)
+        if server is not None:
+            server.reset_stats()
+        loader = DataLoader(dataset, batch_size=batch, num_workers=workers,
+                            multiprocessing_context="fork" if workers else None)
+        keys = meta.video_keys
+        result = _iterate(loader, limit=budget["samples"],
+                          count_frames=lambda b: sum(int(np.prod(b[k].shape[:-3])) for k in keys),
+                          episode_of=lambda b: b["episode_index"].tolist())
+        if server is not None:
+            stats = server.stats()
+            mp4 = [e for path, e in stats["paths"].items() if path.endswith(".mp4")]
+            fetched, requests = sum(e["bytes_sent"] for e in mp4), sum(e["get_requests"] for e in mp4)
+            video = getattr(dataset, "video", None)
+            index = getattr(getattr(video, "source", None), "index", None)
+            result.update(bytes_fetched=fetched, requests=requests)
+            if index is not None:
+                # Episodes the prefetcher fetched may go beyond the consumed ones: count those touched.
+                touched = sorted(set(result.pop("_episodes", [])))
+                floor, spans = _byte_floor(index, touched, keys)
+                result.update(floor_bytes=floor, span_bytes=spans, episodes=len(touched),
+                              bytes_over_floor=fetched / floor if floor else None,
+                              requests_per_episode=requests / max(1, len(touched)))
+    result.pop("_episodes", None)
+    return result
+
+
 CONFIGS: dict[str, BenchConfig] = {
     config.name: config
     for config in (
@@ -280,6 +328,17 @@ CONFIGS: dict[str, BenchConfig] = {
                     lambda root, b: _map_dataset(root, b, shuffle=True, workers=2), ("map",)),
         BenchConfig("map_sequential_w0", "MapDataset + EpisodeAwareSampler(in order), 0 workers",
                     lambda root, b: _map_dataset(root, b, shuffle=False, workers=0), ("map",)),
+        BenchConfig("stream_pool_w0", "StreamingDataset pool, local files, 0 workers",
+                    lambda root, b: _streaming(root, b, workers=0, http=False), ("streaming",)),
+        BenchConfig("stream_pool_w2", "StreamingDataset pool, local files, 2 workers",
+                    lambda root, b: _streaming(root, b, workers=2, http=False), ("streaming",)),
+        BenchConfig("stream_pool_http_w0", "StreamingDataset pool over loopback HTTP (byte index), 0 workers",
+                    lambda root, b: _streaming(root, b, workers=0, http=True), ("streaming", "remote")),
+        BenchConfig("stream_pool_http_w2", "StreamingDataset pool over loopback HTTP (byte index), 2 workers",
+                    lambda root, b: _streaming(root, b, workers=2, http=True), ("streaming", "remote")),
+        BenchConfig("stream_datasets_w0", "StreamingDataset(pipeline='datasets'), local files, 0 workers",
+                    lambda root, b: _streaming(root, b, workers=0, http=False, pipeline="datasets"),
+                    ("streaming",)),
         BenchConfig("naive_exact", "per episode: VideoDecoder(seek_mode='exact') reads the whole MP4",
                     _naive_exact, ("baseline",)),
         BenchConfig("remote_episodes_http", "loopback HTTP: byte index build, then every episode via header + span",
@@ -290,6 +349,7 @@ CONFIGS: dict[str, BenchConfig] = {
 
 def _run_one(name: str, root: str, budget: dict[str, Any]) -> dict[str, Any]:
     result = CONFIGS[name].run(root, budget)
+    result.pop("_episodes", None)
     result["peak_rss_mb"] = _peak_rss_mb()
     return result
 
@@ -322,7 +382,11 @@ def run_bench(
     budget = {"samples": samples, "batch_size": batch_size, "seed": seed}
     results: dict[str, dict[str, Any]] = {}
     context = get_context("spawn")
-    for position, name in enumerate(names, 1):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(names, desc="bench", unit="config", file=sys.stderr, disable=progress is None)
+    for position, name in enumerate(bar, 1):
+        bar.set_postfix_str(name)
         if progress:
             progress(f"[{position}/{len(names)}] {name}: {CONFIGS[name].description}")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
