@@ -412,3 +412,24 @@ def write_json(report: dict[str, Any], path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as handle:
         json.dump(report, handle, indent=2)
+
+
+SCALE_CONFIGS = ("stream_pool_w0", "stream_pool_w2", "stream_pool_http_w0", "map_shuffled_w0")
+
+
+def run_scale(small_root: str, large_root: str, *, configs: Sequence[str] = SCALE_CONFIGS, samples: int = 2000,
+              batch_size: int = 32, seed: int = 0,
+              progress: Callable[[str], None] | None = print) -> dict[str, Any]:
+    """Cost growth: the same configurations on a small and a large dataset (e.g. 1,000 vs 10,000
+    episodes), with large/small ratios of peak RSS and samples/s; flat is 1.0."""
+    runs = {label: run_bench(root, configs=configs, samples=samples, batch_size=batch_size, seed=seed,
+                             progress=progress)
+            for label, root in (("small", small_root), ("large", large_root))}
+    growth = {}
+    for name in configs:
+        small, large = runs["small"]["configs"][name], runs["large"]["configs"][name]
+        growth[name] = {
+            figure: (large[figure] / small[figure]) if small.get(figure) and large.get(figure) else None
+            for figure in ("peak_rss_mb", "samples_per_s")
+        }
+    return {"small": runs["small"], "large": runs["large"], "growth": growth}
