@@ -151,7 +151,7 @@ def test_building_over_ten_million_frames_is_fast_and_allocates_per_episode_only
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert len(sampler) == 9_900_000 and head == [1, 2, 3]
-    assert elapsed < 0.5, f"{elapsed:.3f} s"
+    assert elapsed < 1.0, f"{elapsed:.3f} s"  # the "well under a second"; ~0.01 s measured
     # 100k episodes x a few int64 arrays is ~ 5 MB; one per-frame int64 array would be 80 MB.
     assert peak < 12_000_000, f"peak {peak / 1e6:.1f} MB"
     sampler.load_state_dict({"epoch": 0, "start_index": 9_899_998})
