@@ -5,7 +5,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 DEMO_OUT ?= reports/demo
 
-.PHONY: setup ffmpeg test test-slow demo lint bench clean
+.PHONY: setup ffmpeg chromium test test-slow demo lint bench clean
 
 setup: $(STAMP) ffmpeg
 
@@ -24,10 +24,16 @@ ffmpeg: $(STAMP)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null && \
 		$(VPY) -c "import torchcodec.decoders" ; }
 
+# The browser test of the offline report needs Debian's Chromium; only the slow suite uses it.
+chromium:
+	@command -v chromium >/dev/null || { \
+		echo "installing Chromium with apt for the offline-report browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 test: setup
 	$(VPY) -m pytest -q
 
-test-slow: setup
+test-slow: setup chromium
 	$(VPY) -m pytest -q -m slow
 
 demo: setup
