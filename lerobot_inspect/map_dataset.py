@@ -36,23 +36,26 @@ def read_episode_rows(meta: DatasetMeta, episodes: Sequence[int]) -> pa.Table:
 
     A file whose row groups do not map one-to-one to its episodes (a collapsed writer) is read whole
     and filtered, which is correct but reads more."""
-    wanted = set(int(e) for e in episodes)
+    wanted = np.asarray(episodes, dtype=np.int64)
     lengths = meta.lengths
     groups = meta.episodes_in_data_file()
-    files = sorted({meta.data_file(e) for e in wanted}, key=list(groups).index) if len(wanted) < 8 else list(groups)
+    if len(wanted) < 8:  # a streaming consumer's one-episode view: find its file without scanning all
+        names = list(groups)
+        files = sorted({meta.data_file(int(e)) for e in wanted}, key=names.index)
+    else:
+        files = list(groups)
     tables = []
     for rel in files:
         file_episodes = groups[rel]
-        chosen = [k for k, ep in enumerate(file_episodes.tolist()) if ep in wanted]
-        if not chosen:
+        chosen = np.flatnonzero(np.isin(file_episodes, wanted))
+        if not chosen.size:
             continue
         path = meta.path(rel)
         try:
-            parquet = parquet_file(meta.fs, path)
-            row_groups = [parquet.metadata.row_group(k).num_rows for k in range(parquet.metadata.num_row_groups)]
-            one_per_episode = row_groups == lengths[file_episodes].tolist()
-            if one_per_episode:
-                table = parquet.read_row_groups(chosen)
+            metadata, row_counts = meta.data_file_footer(rel)
+            parquet = parquet_file(meta.fs, path, metadata=metadata)
+            if np.array_equal(row_counts, lengths[file_episodes]):  # one row group per episode
+                table = parquet.read_row_groups(chosen.tolist())
             else:
                 table = parquet.read()
                 mask = np.isin(table.column("episode_index").to_numpy(), file_episodes[chosen])
