@@ -64,7 +64,8 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
                     "the byte floor, time to first batch, peak RSS and shuffle randomness.\n\n"
                     "configurations: " + ", ".join(CONFIGS) + "\n\n"
                     "example:\n  lerobot-inspect fixture /tmp/ds200 --episodes 200 --cameras 2\n"
-                    "  lerobot-inspect bench /tmp/ds200 --json reports/bench.json --samples 2000",
+                    "  lerobot-inspect bench /tmp/ds200 --json reports/bench.json --samples 2000\n"
+                    "  lerobot-inspect bench /tmp/ds1k --scale /tmp/ds10k --json reports/scale.json",
     )
     parser.add_argument("root", help="dataset root: a local path or any fsspec URL")
     parser.add_argument("--json", dest="json_out", default=None, help="write the results to this JSON file")
@@ -72,22 +73,32 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--samples", type=int, default=2000, help="samples per configuration")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", metavar="LARGE_ROOT", default=None,
+                        help="cost growth instead: run the streaming configurations on ROOT and on LARGE_ROOT "
+                             "(e.g. 1,000 vs 10,000 episodes) and report large/small ratios of RSS and samples/s")
     parser.set_defaults(func=_run_bench)
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from lerobot_inspect.bench import run_bench, write_json
+    from lerobot_inspect.bench import SCALE_CONFIGS, run_bench, run_scale, write_json
 
     configs = args.configs.split(",") if args.configs else None
-    report = run_bench(args.root, configs=configs, samples=args.samples, batch_size=args.batch_size,
-                       seed=args.seed, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if args.scale:
+        report = run_scale(args.root, args.scale, configs=configs or SCALE_CONFIGS, samples=args.samples,
+                           batch_size=args.batch_size, seed=args.seed, progress=progress)
+        results = {**report["small"]["configs"], **report["large"]["configs"]}
+    else:
+        report = run_bench(args.root, configs=configs, samples=args.samples, batch_size=args.batch_size,
+                           seed=args.seed, progress=progress)
+        results = report["configs"]
     text = json.dumps(report, indent=2)
     if args.json_out:
         write_json(report, args.json_out)
         print(f"wrote {args.json_out}", file=sys.stderr)
     else:
         print(text)
-    failed = [name for name, result in report["configs"].items() if "error" in result]
+    failed = [name for name, result in results.items() if "error" in result]
     return 1 if failed else 0
 
 
