@@ -271,7 +271,7 @@ def _remote_episodes_http(root: str, budget: dict[str, Any]) -> dict[str, Any]:
 
 
 def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
-               pipeline: str = "pool") -> dict[str, Any]:
+               pipeline: str = "pool", frames_in_order: bool = False) -> dict[str, Any]:
     """StreamingDataset in a DataLoader, on the local root or over a loopback HTTP server started here.
 
     Over HTTP the bytes and GET requests for MP4s are counted at the server; the floor is the union
@@ -290,7 +290,7 @@ def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
     with serve_directory(local) if http else contextlib.nullcontext() as server:
         meta = DatasetMeta.open(server.url if server is not None else local)
         dataset = StreamingDataset(meta, seed=budget["seed"], batch_size=batch, pipeline=pipeline,
-                                   return_uint8=True)
+                                   return_uint8=True, frames_in_order=frames_in_order)
         if server is not None:
             server.reset_stats()
         loader = DataLoader(dataset, batch_size=batch, num_workers=workers,
@@ -336,6 +336,13 @@ CONFIGS: dict[str, BenchConfig] = {
                     lambda root, b: _streaming(root, b, workers=0, http=True), ("streaming", "remote")),
         BenchConfig("stream_pool_http_w2", "StreamingDataset pool over loopback HTTP (byte index), 2 workers",
                     lambda root, b: _streaming(root, b, workers=2, http=True), ("streaming", "remote")),
+        BenchConfig("stream_pool_inorder_w2", "StreamingDataset pool, frames_in_order=True, local files, 2 workers",
+                    lambda root, b: _streaming(root, b, workers=2, http=False, frames_in_order=True),
+                    ("streaming",)),
+        BenchConfig("stream_pool_http_inorder_w2",
+                    "StreamingDataset pool over loopback HTTP, frames_in_order=True, 2 workers",
+                    lambda root, b: _streaming(root, b, workers=2, http=True, frames_in_order=True),
+                    ("streaming", "remote")),
         BenchConfig("stream_datasets_w0", "StreamingDataset(pipeline='datasets'), local files, 0 workers",
                     lambda root, b: _streaming(root, b, workers=0, http=False, pipeline="datasets"),
                     ("streaming",)),

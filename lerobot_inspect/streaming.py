@@ -102,7 +102,10 @@ class StreamingDataset(IterableDataset):
 
     `pool_size` episodes per consumer are admitted at a time: larger mixes batches better and
     holds more rows (and, with a byte cache, more video) in memory. `shuffle=False` streams the
-    consumer's episodes in dataset order, frame by frame. `batch_size` is the DataLoader's batch
+    consumer's episodes in dataset order, frame by frame. `frames_in_order=True` keeps the random
+    draws between pool episodes but emits each episode's frames in order (LeRobot's "next frame"
+    mode): fewer seeks, so faster decoding, for a little less randomness within episodes.
+    `batch_size` is the DataLoader's batch
     size (needed for exact resume with several workers, see the module docstring).
     `decode_video=False` leaves the video keys (and their `_is_pad`) out of the samples, for probes
     and tests that only need the order; the schedule is the same.
@@ -119,6 +122,7 @@ class StreamingDataset(IterableDataset):
         tolerance_s: float = 1e-4,
         return_uint8: bool = False,
         shuffle: bool = True,
+        frames_in_order: bool = False,
         seed: int = 0,
         pool_size: int = 16,
         rank: int | None = None,
@@ -136,6 +140,10 @@ class StreamingDataset(IterableDataset):
         self.pool_size = _int_option("pool_size", pool_size, minimum=1)
         self.batch_size = None if batch_size is None else _int_option("batch_size", batch_size, minimum=1)
         self.shuffle = bool(shuffle)
+        self.frames_in_order = bool(frames_in_order)
+        if self.frames_in_order and pipeline == "datasets":
+            raise OptionError("frames_in_order=True is a pool option; the datasets pipeline orders frames with "
+                              "its frame buffer")
         self.rank, self.world_size = resolve_rank(rank, world_size)
         self.epoch = 0
         self._resume: tuple[int, int, dict[str, int]] | None = None  # (epoch, samples_seen, state)
@@ -235,7 +243,8 @@ class StreamingDataset(IterableDataset):
             seed=self.seed, epoch=self.epoch, samples_seen=samples_seen, episode_lengths=self.episode_lengths,
             world_size=self.world_size, num_workers=0 if known is None else _int_option(
                 "num_workers", known, minimum=0),
-            batch_size=self.batch_size or 1, pool_size=self.pool_size, shuffle=self.shuffle)
+            batch_size=self.batch_size or 1, pool_size=self.pool_size, shuffle=self.shuffle,
+            frames_in_order=self.frames_in_order)
         if known is None:
             state["num_workers"] = UNKNOWN_NUM_WORKERS
         if samples_seen and samples_seen < self.num_frames and known is not None:
@@ -271,7 +280,7 @@ class StreamingDataset(IterableDataset):
         return pool.check_state(
             state, seed=self.seed, episode_lengths=self.episode_lengths, world_size=self.world_size,
             num_workers=num_workers, batch_size=self.batch_size or 1, pool_size=self.pool_size,
-            shuffle=self.shuffle)
+            shuffle=self.shuffle, frames_in_order=self.frames_in_order)
 
     def _resume_point(self, epoch: int, samples_seen: int, num_workers: int) -> pool.ResumePoint:
         workers = max(num_workers, 1)
@@ -308,7 +317,7 @@ class StreamingDataset(IterableDataset):
         """The integer schedule of one consumer (episode positions index `selected_episodes`)."""
         self._pool_only("consumer_plan()")
         return pool.consumer_plan(self.episode_lengths, n_consumers=n_consumers, consumer=consumer,
-                                  pool_size=self.pool_size,
+                                  pool_size=self.pool_size, frames_in_order=self.frames_in_order,
                                   **self._schedule_options(self.epoch if epoch is None else epoch))
 
     def _stream(self, epoch: int, consumer: int, num_workers: int, skip: int) -> Iterator[dict[str, Any]]:

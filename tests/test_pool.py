@@ -246,3 +246,26 @@ def test_randomness_fraction():
     assert randomness_fraction(torch.tensor([[0, 5]]).numpy()) == 1.0
     with pytest.raises(OptionError):
         randomness_fraction(np.zeros((0, 4)))
+
+
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=30), st.integers(0, 5), st.integers(1, 8))
+def test_frames_in_order_keeps_the_draws_and_orders_each_episode(lengths, seed, pool_size):
+    lengths = np.asarray(lengths, dtype=np.int64)
+    options = dict(seed=seed, epoch=0, n_consumers=1, consumer=0, pool_size=pool_size, shuffle=True)
+    shuffled = consumer_plan(lengths, **options)
+    ordered = consumer_plan(lengths, frames_in_order=True, **options)
+    # Same episode drawn at every step; within each episode the frames run 0, 1, 2, ...
+    np.testing.assert_array_equal(ordered.samples[:, 0], shuffled.samples[:, 0])
+    for episode in np.unique(ordered.samples[:, 0]):
+        frames = ordered.samples[ordered.samples[:, 0] == episode, 1]
+        np.testing.assert_array_equal(frames, np.arange(lengths[episode]))
+
+
+def test_frames_in_order_is_part_of_the_state():
+    lengths = np.array([5, 7, 3])
+    common = dict(seed=0, episode_lengths=lengths, world_size=1, num_workers=0, batch_size=1, pool_size=2,
+                  shuffle=True)
+    state = make_state(epoch=0, samples_seen=4, frames_in_order=True, **common)
+    assert check_state(state, frames_in_order=True, **common) == (0, 4)
+    with pytest.raises(ResumeError, match="frames_in_order"):
+        check_state(state, frames_in_order=False, **common)

@@ -324,6 +324,31 @@ def test_resume_after_every_sample(tiny_root, num_workers):
             f"resume after {k} samples repeated or lost frames")
 
 
+def test_frames_in_order_streams_each_episode_forward_and_resumes_exactly(tiny_root):
+    meta = DatasetMeta.open(tiny_root)
+
+    def make():
+        return StreamingDataset(meta, seed=3, pool_size=3, batch_size=1, frames_in_order=True)
+
+    samples = list(make())
+    frames_by_episode = {}
+    for sample in samples:
+        frames_by_episode.setdefault(int(sample["episode_index"]), []).append(int(sample["frame_index"]))
+    assert all(frames == list(range(len(frames))) for frames in frames_by_episode.values())
+    assert sorted(frames_by_episode) == list(range(meta.num_episodes))
+    episodes = [int(s["episode_index"]) for s in samples]
+    assert episodes != sorted(episodes), "episodes must still interleave"
+    full = [int(s["index"]) for s in samples]
+    for k in (1, 17, 60, len(full) - 1):
+        resumed = make()
+        resumed.load_state_dict(make().state_dict(samples_seen=k))
+        assert [int(s["index"]) for s in resumed] == full[k:]
+    shuffled_frames = StreamingDataset(meta, seed=3, pool_size=3, batch_size=1)
+    with pytest.raises(ResumeError, match="frames_in_order"):
+        shuffled_frames.load_state_dict(make().state_dict(samples_seen=5))
+        next(iter(shuffled_frames))
+
+
 def resume_every_step(root, *, world_size, num_workers, batch_size, stride=1, **options):
     """Save after every `stride`-th step of lock-step ranks, reload on fresh datasets, compare tails."""
     meta = DatasetMeta.open(root)
