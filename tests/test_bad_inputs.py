@@ -461,8 +461,8 @@ def render_doc() -> str:
         "# Bad inputs: what you get and how to fix it",
         "",
         "Each row is made from a real fixture copy and tested end to end in `tests/test_bad_inputs.py`",
-        "(`validate` gives exactly one finding; `MapDataset` raises or returns only correct frames;",
-        "rows marked xfail are known loader gaps: `lerobot-inspect audit` still reports them).",
+        "(`validate` gives exactly one finding; `MapDataset` raises an error naming the file and episode,",
+        "or returns only correct frames).",
         "Regenerate with `python tests/test_bad_inputs.py > docs/bad_inputs.md`.",
         "",
         "| kind | how it is made | what the user gets | fix |",
@@ -478,6 +478,9 @@ def test_doc_page_lists_every_kind():
     assert len(KINDS) >= 15
     assert DOC.read_text() == render_doc(), "docs/bad_inputs.md is stale: python tests/test_bad_inputs.py > " \
                                             "docs/bad_inputs.md"
+    table = render_doc()[render_doc().index("| kind |"):].rstrip()
+    assert table in (DOC.parents[1] / "README.md").read_text(), "README's bad-input table is stale: copy it from " \
+                                                                 "docs/bad_inputs.md"
 
 
 if __name__ == "__main__":
