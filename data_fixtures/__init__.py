@@ -6,6 +6,8 @@ loader tests check they decoded the right frame. `cached_dataset` builds each co
 A tiny committed copy lives in `data_fixtures/tiny/`.
 """
 
+from pathlib import Path
+
 from data_fixtures.framecode import FrameCode, decode_frame_code, encode_frame_code
 from data_fixtures.generator import (
     DEFAULT_TASKS,
@@ -16,6 +18,19 @@ from data_fixtures.generator import (
     frame_values,
     generate_dataset,
 )
+
+TINY_KWARGS = {"episodes": 5, "length_range": (20, 40), "episodes_per_file": 2, "episodes_per_data_file": 3,
+               "image_camera": True, "task_change_episode": 2}
+
+
+def tiny_root() -> Path:
+    """The committed tiny fixture (the notebooks' and the demo's default dataset); regenerated into
+    the fixture cache when the package was installed without it."""
+    committed = Path(__file__).resolve().parent / "tiny"
+    if (committed / "meta" / "info.json").exists():
+        return committed
+    return cached_dataset(**TINY_KWARGS)
+
 
 __all__ = [
     "DEFAULT_TASKS",
@@ -28,4 +43,5 @@ __all__ = [
     "encode_frame_code",
     "frame_values",
     "generate_dataset",
+    "tiny_root",
 ]

@@ -4,24 +4,14 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="Dataset audit")
 
 with app.setup:
-    from pathlib import Path
 
     import marimo as mo
     import pandas as pd
 
+    from data_fixtures import tiny_root
     from lerobot_inspect import charts
     from lerobot_inspect.probes.audit import audit_dataset, decode_check, format_report
 
-
-@app.function
-def default_dataset() -> str:
-    """The committed tiny fixture next to this notebook (generated into the temp dir if absent)."""
-    tiny = Path(mo.notebook_dir() or ".").resolve().parent / "data_fixtures" / "tiny"
-    if (tiny / "meta" / "info.json").exists():
-        return str(tiny)
-    from data_fixtures import cached_dataset
-
-    return str(cached_dataset(episodes=5, length_range=(20, 40), episodes_per_file=2))
 
 
 @app.cell
@@ -40,7 +30,7 @@ def _():
 @app.cell
 def _():
     args = mo.cli_args()
-    dataset_root = mo.ui.text(value=str(args.get("dataset") or default_dataset()), label="dataset root", full_width=True)
+    dataset_root = mo.ui.text(value=str(args.get("dataset") or tiny_root()), label="dataset root", full_width=True)
     decode = mo.ui.checkbox(value=bool(args.get("decode", True)), label="decode first/middle/last frames")
     run = mo.ui.run_button(label="Run the audit")
     mo.vstack([dataset_root, mo.hstack([decode, run], justify="start")])

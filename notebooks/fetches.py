@@ -4,10 +4,10 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="Byte-range fetches")
 
 with app.setup:
-    from pathlib import Path
 
     import marimo as mo
 
+    from data_fixtures import tiny_root
     from lerobot_inspect import charts
 
     try:
@@ -21,16 +21,6 @@ with app.setup:
         MISSING = (f"the fetch probe is not importable ({_exc}); it needs "
                    "`lerobot_inspect.probes.fetches.fetch_table` over the byte index and byte cache")
 
-
-@app.function
-def default_dataset() -> str:
-    """The committed tiny fixture next to this notebook (generated into the temp dir if absent)."""
-    tiny = Path(mo.notebook_dir() or ".").resolve().parent / "data_fixtures" / "tiny"
-    if (tiny / "meta" / "info.json").exists():
-        return str(tiny)
-    from data_fixtures import cached_dataset
-
-    return str(cached_dataset(episodes=5, length_range=(20, 40), episodes_per_file=2))
 
 
 @app.cell
@@ -50,7 +40,7 @@ def _():
 @app.cell
 def _():
     args = mo.cli_args()
-    dataset_root = mo.ui.text(value=str(args.get("dataset") or default_dataset()), label="dataset root", full_width=True)
+    dataset_root = mo.ui.text(value=str(args.get("dataset") or tiny_root()), label="dataset root", full_width=True)
     seed = mo.ui.number(start=0, stop=2**31 - 1, value=int(args.get("seed", 0)), label="seed")
     run = mo.ui.run_button(label="Measure fetches")
     mo.vstack([dataset_root, mo.hstack([seed, run], justify="start")])

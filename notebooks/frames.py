@@ -10,19 +10,10 @@ with app.setup:
 
     import marimo as mo
 
+    from data_fixtures import tiny_root
     from lerobot_inspect import DecodeError, MapDataset, charts
     from lerobot_inspect.probes.frames import frame_parity, frame_rows, load_frame, stream_parity_samples
 
-
-@app.function
-def default_dataset() -> str:
-    """The committed tiny fixture next to this notebook (generated into the temp dir if absent)."""
-    tiny = Path(mo.notebook_dir() or ".").resolve().parent / "data_fixtures" / "tiny"
-    if (tiny / "meta" / "info.json").exists():
-        return str(tiny)
-    from data_fixtures import cached_dataset
-
-    return str(cached_dataset(episodes=5, length_range=(20, 40), episodes_per_file=2))
 
 
 @app.function
@@ -94,7 +85,7 @@ def _():
 @app.cell
 def _():
     args = mo.cli_args()
-    dataset_root = mo.ui.text(value=str(args.get("dataset") or default_dataset()), label="dataset root", full_width=True)
+    dataset_root = mo.ui.text(value=str(args.get("dataset") or tiny_root()), label="dataset root", full_width=True)
     _shift = args.get("shift-episode", -1 if "dataset" in args else 0)
     shift_episode = mo.ui.number(start=-1, stop=100000, value=int(_shift), label="demo: shift this episode by one frame on a temp copy (-1 = off)")
     pipeline = mo.ui.dropdown(options=["pool", "datasets"], value=str(args.get("pipeline", "pool")).split(",")[0], label="streaming pipeline")

@@ -5,24 +5,14 @@ app = marimo.App(width="medium", app_title="Delta-window padding")
 
 with app.setup:
     import json
-    from pathlib import Path
 
     import marimo as mo
 
+    from data_fixtures import tiny_root
     from lerobot_inspect import MapDataset, charts
     from lerobot_inspect.format import DatasetMeta
     from lerobot_inspect.probes.padding import padding_frames, padding_table
 
-
-@app.function
-def default_dataset() -> str:
-    """The committed tiny fixture next to this notebook (generated into the temp dir if absent)."""
-    tiny = Path(mo.notebook_dir() or ".").resolve().parent / "data_fixtures" / "tiny"
-    if (tiny / "meta" / "info.json").exists():
-        return str(tiny)
-    from data_fixtures import cached_dataset
-
-    return str(cached_dataset(episodes=5, length_range=(20, 40), episodes_per_file=2))
 
 
 @app.function
@@ -53,7 +43,7 @@ def _():
 @app.cell
 def _():
     args = mo.cli_args()
-    dataset_root = mo.ui.text(value=str(args.get("dataset") or default_dataset()), label="dataset root", full_width=True)
+    dataset_root = mo.ui.text(value=str(args.get("dataset") or tiny_root()), label="dataset root", full_width=True)
     deltas_text = mo.ui.text_area(value=str(args.get("delta-timestamps") or ""), label="delta_timestamps (JSON; empty = a typical window)", full_width=True)
     run = mo.ui.run_button(label="Compute padding")
     mo.vstack([dataset_root, deltas_text, run])

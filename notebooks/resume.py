@@ -4,11 +4,11 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="Resume")
 
 with app.setup:
-    from pathlib import Path
 
     import marimo as mo
     import pandas as pd
 
+    from data_fixtures import tiny_root
     from lerobot_inspect import charts
 
     try:
@@ -19,16 +19,6 @@ with app.setup:
     except ImportError as _exc:
         MISSING = f"the streaming loader or resume probe is not importable ({_exc})"
 
-
-@app.function
-def default_dataset() -> str:
-    """The committed tiny fixture next to this notebook (generated into the temp dir if absent)."""
-    tiny = Path(mo.notebook_dir() or ".").resolve().parent / "data_fixtures" / "tiny"
-    if (tiny / "meta" / "info.json").exists():
-        return str(tiny)
-    from data_fixtures import cached_dataset
-
-    return str(cached_dataset(episodes=5, length_range=(20, 40), episodes_per_file=2))
 
 
 @app.function
@@ -65,7 +55,7 @@ def _():
 @app.cell
 def _():
     args = mo.cli_args()
-    dataset_root = mo.ui.text(value=str(args.get("dataset") or default_dataset()), label="dataset root", full_width=True)
+    dataset_root = mo.ui.text(value=str(args.get("dataset") or tiny_root()), label="dataset root", full_width=True)
     seed = mo.ui.number(start=0, stop=2**31 - 1, value=int(args.get("seed", 0)), label="seed")
     pool_size = mo.ui.number(start=1, stop=4096, value=int(args.get("pool-size", 3)), label="pool size")
     resume_step = mo.ui.number(start=0, stop=10**9, value=int(args.get("resume-step", 40)), label="resume step (samples)")
