@@ -147,3 +147,27 @@ def test_demo_all_notebooks_render_in_chromium_offline(tmp_path):
     shutil.rmtree(keep, ignore_errors=True)
     shutil.copytree(shots, keep)
     shutil.copytree(out, keep / "report")
+
+
+def page_tables(page: Path) -> list[str]:
+    """The tables and chart specs a page shows: what a rerun must reproduce (timings live elsewhere)."""
+    text = page.read_text()
+    return re.findall(r"<table.*?</table>", text, flags=re.S) + re.findall(r"<svg.*?</svg>", text, flags=re.S)
+
+
+def test_rerunning_the_recorded_command_reproduces_the_tables(report, tmp_path):
+    import shlex
+    import sys
+
+    record = json.loads(report.report_json.read_text())
+    argv = shlex.split(record["command"])
+    assert argv[:2] == ["lerobot-inspect", "report"]
+    argv[argv.index("--out") + 1] = str(tmp_path / "again")
+    done = subprocess.run([sys.executable, "-m", "lerobot_inspect.cli", *argv[1:]], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    again = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert again["fingerprint"] == record["fingerprint"] and again["knobs"] == record["knobs"]
+    for name in ("audit.html", "padding.html"):
+        first, second = page_tables(report.out_dir / name), page_tables(tmp_path / "again" / name)
+        assert first and first == second, f"{name}: the rerun shows different tables"
