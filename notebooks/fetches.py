@@ -4,22 +4,12 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="Byte-range fetches")
 
 with app.setup:
-
     import marimo as mo
 
     from data_fixtures import tiny_root
     from lerobot_inspect import charts
+    from lerobot_inspect.probes.fetches import fetch_table
 
-    try:
-        # fetch_table(root, *, episodes=None, seed=0) -> (fetches: DataFrame[size_bytes, ...],
-        #   per_episode: DataFrame[episode_index, bytes_read, floor_bytes]); reads through the byte
-        #   index and the byte cache, so the sizes are the ones a remote training run fetches.
-        from lerobot_inspect.probes.fetches import fetch_table
-
-        MISSING = ""
-    except ImportError as _exc:
-        MISSING = (f"the fetch probe is not importable ({_exc}); it needs "
-                   "`lerobot_inspect.probes.fetches.fetch_table` over the byte index and byte cache")
 
 
 
@@ -49,8 +39,7 @@ def _():
 
 @app.cell
 def _(args, dataset_root, run, seed):
-    unavailable = MISSING
-    mo.stop(bool(MISSING), mo.md(f"**Unavailable:** {MISSING}."))
+    unavailable = ""  # every probe this page needs ships with the package
     mo.stop(not (run.value or "dataset" in args), mo.md("Press **Measure fetches**."))
     with mo.status.spinner(title="Decoding through the byte index"):
         fetches, per_episode = fetch_table(dataset_root.value, seed=int(seed.value))

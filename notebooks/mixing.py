@@ -4,26 +4,20 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="Shuffle mixing")
 
 with app.setup:
-
     import marimo as mo
     import numpy as np
     import pandas as pd
 
     from data_fixtures import tiny_root
     from lerobot_inspect import charts
+    from lerobot_inspect.probes.mixing import (
+        batch_episode_ids,
+        loader_batches,
+        randomness_fraction,
+        reservoir_shuffle_order,
+    )
+    from lerobot_inspect.streaming import StreamingDataset
 
-    try:
-        from lerobot_inspect.probes.mixing import (
-            batch_episode_ids,
-            loader_batches,
-            randomness_fraction,
-            reservoir_shuffle_order,
-        )
-        from lerobot_inspect.streaming import StreamingDataset
-
-        MISSING = ""
-    except ImportError as _exc:
-        MISSING = f"the streaming loader or mixing probe is not importable ({_exc})"
 
 
 
@@ -69,8 +63,7 @@ def _():
 
 @app.cell
 def _(args, batch_size, batches, buffer_size, dataset_root, pipeline, pool_size, run, seed, workers, world_size):
-    unavailable = MISSING
-    mo.stop(bool(MISSING), mo.md(f"**Unavailable:** {MISSING}."))
+    unavailable = ""  # every probe this page needs ships with the package
     mo.stop(not (run.value or "dataset" in args), mo.md("Press **Draw batches**."))
     label = f"{pipeline.value} pipeline, {int(workers.value)} worker(s)"
     _batch = int(batch_size.value)

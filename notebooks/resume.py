@@ -4,20 +4,14 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="Resume")
 
 with app.setup:
-
     import marimo as mo
     import pandas as pd
 
     from data_fixtures import tiny_root
     from lerobot_inspect import charts
+    from lerobot_inspect.probes.resume import resume_comparison
+    from lerobot_inspect.streaming import StreamingDataset
 
-    try:
-        from lerobot_inspect.probes.resume import resume_comparison
-        from lerobot_inspect.streaming import StreamingDataset
-
-        MISSING = ""
-    except ImportError as _exc:
-        MISSING = f"the streaming loader or resume probe is not importable ({_exc})"
 
 
 
@@ -67,8 +61,7 @@ def _():
 
 @app.cell
 def _(args, dataset_root, pipelines, pool_size, resume_step, run, seed):
-    unavailable = MISSING
-    mo.stop(bool(MISSING), mo.md(f"**Unavailable:** {MISSING}."))
+    unavailable = ""  # every probe this page needs ships with the package
     mo.stop(not (run.value or "dataset" in args), mo.md("Press **Run and resume**."))
     _options = dict(seed=int(seed.value), pool_size=int(pool_size.value), return_uint8=True)
     _k = int(resume_step.value)
