@@ -112,9 +112,11 @@ def test_every_fault_kind_retried_and_every_sample_delivered_once_and_right(epis
     assert set(served["faults"]) == set(FAULT_KINDS), served["faults"]
     injected = sum(served["faults"].values())
     retries = sum(s["reader"]["retries"] for s in stats)
-    # Every spoiled request is retried; a healthy one can be too, when the 0.3 s read timeout of
-    # this test fires on a busy machine (seen: 420 retries for 417 faults), so at least, not exactly.
-    assert injected <= retries <= injected + served["requests"] // 20, "each spoiled request retried in the worker"
+    # Retries track the injected faults, but not to the unit: a healthy request can time out on a busy
+    # machine (its 0.3 s timeout here; seen 420 retries for 417 faults), and a fault on a prefetch
+    # still in flight when a worker's stream ends is retried after its stats snapshot (seen 413 / 415).
+    # What must hold exactly is above: every sample once, equal to the fault-free run.
+    assert retries > 0 and abs(retries - injected) <= max(5, injected // 20), (retries, injected)
     assert all(s["reader"]["failures"] == 0 and s["reader"]["bytes"] > 0 for s in stats)
     assert len({s["reader"]["pid"] for s in stats}) == WORKERS, "one snapshot per worker process"
     fetched = sum(s["cache"]["bytes_fetched"] for s in stats)
