@@ -15,17 +15,17 @@ from lerobot_inspect.errors import (
 )
 from lerobot_inspect.format import DatasetMeta, Finding, validate
 from lerobot_inspect.io import ByteCache, RangeReader, open_root
-from lerobot_inspect.map_dataset import MapDataset
-from lerobot_inspect.pool import randomness_fraction
+from lerobot_inspect.loaders.map_dataset import MapDataset
+from lerobot_inspect.loaders.pool import randomness_fraction
 from lerobot_inspect.probes.audit import audit_dataset
 from lerobot_inspect.probes.resume import resume_comparison
-from lerobot_inspect.sampler import EpisodeAwareSampler, compute_sampler_state
-from lerobot_inspect.streaming import StreamingDataset
+from lerobot_inspect.loaders.sampler import EpisodeAwareSampler, compute_sampler_state
+from lerobot_inspect.loaders.streaming import StreamingDataset
 from lerobot_inspect.video import ByteIndex, build_byte_index, parse_mp4
 from lerobot_inspect.video.index_io import load_or_build_index
 from lerobot_inspect.video.reader import VideoReader
 from lerobot_inspect.video.remote import ByteIndexVideoReader, make_video_reader
-from lerobot_inspect.windows import delta_indices, query_indices
+from lerobot_inspect.loaders.windows import delta_indices, query_indices
 
 __version__ = "0.1.0"
 

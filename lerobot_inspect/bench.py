@@ -87,7 +87,7 @@ def _map_dataset(root: str, budget: dict[str, Any], *, shuffle: bool, workers: i
     from torch.utils.data import DataLoader
 
     from lerobot_inspect import MapDataset
-    from lerobot_inspect.sampler import EpisodeAwareSampler
+    from lerobot_inspect.loaders.sampler import EpisodeAwareSampler
 
     dataset = MapDataset(root)
     meta = dataset.meta
@@ -283,7 +283,7 @@ def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
 
     from lerobot_inspect.format import DatasetMeta
     from lerobot_inspect.io.testserver import serve_directory
-    from lerobot_inspect.streaming import StreamingDataset
+    from lerobot_inspect.loaders.streaming import StreamingDataset
 
     local = root.removeprefix("file://")
     batch = budget["batch_size"]

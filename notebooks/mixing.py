@@ -16,7 +16,7 @@ with app.setup:
         randomness_fraction,
         reservoir_shuffle_order,
     )
-    from lerobot_inspect.streaming import StreamingDataset
+    from lerobot_inspect.loaders.streaming import StreamingDataset
 
 
 

@@ -10,7 +10,7 @@ with app.setup:
     from data_fixtures import tiny_root
     from lerobot_inspect import charts
     from lerobot_inspect.probes.resume import resume_comparison
-    from lerobot_inspect.streaming import StreamingDataset
+    from lerobot_inspect.loaders.streaming import StreamingDataset
 
 
 

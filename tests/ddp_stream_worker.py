@@ -15,7 +15,7 @@ from pathlib import Path
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from lerobot_inspect.streaming import StreamingDataset
+from lerobot_inspect.loaders.streaming import StreamingDataset
 
 BATCH_SIZE, NUM_WORKERS, SEED = 3, 2, 13
 

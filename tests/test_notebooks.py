@@ -20,7 +20,7 @@ from _nb_support import NOTEBOOKS, REPO, demo_root, run_notebook
 
 from data_fixtures.corrupt import shift_video_timestamps
 from lerobot_inspect.probes.mixing import randomness_fraction
-from lerobot_inspect.streaming import StreamingDataset
+from lerobot_inspect.loaders.streaming import StreamingDataset
 
 ALL = ["audit", "padding", "frames", "mixing", "resume", "fetches"]
 FRONT = "observation.images.front"

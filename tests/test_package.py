@@ -17,13 +17,13 @@ PACKAGE = Path(lerobot_inspect.__file__).parent
 # Lower numbers are lower layers (DESIGN.md); a module may import only from its rank or below.
 RANKS = {
     "errors": 0,
-    "windows": 1, "pool": 1, "sampler": 1, "video.mp4": 1,
+    "loaders.windows": 1, "loaders.pool": 1, "loaders.sampler": 1, "video.mp4": 1,
     "format": 2,
     "io": 3,
     "video": 4,
-    "samples": 4,
-    "map_dataset": 5,
-    "streaming": 6, "streaming_hf": 6,
+    "loaders.samples": 4,
+    "loaders.map_dataset": 5,
+    "loaders": 6, "loaders.streaming": 6, "loaders.datasets_pipeline": 6,
     "probes": 7,
     "charts": 8,
     "report": 9, "bench": 9, "index_cli": 9, "cli": 10,

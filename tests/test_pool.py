@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lerobot_inspect.errors import OptionError, ResumeError
-from lerobot_inspect.pool import (
+from lerobot_inspect.loaders.pool import (
     check_state,
     consumer_frame_counts,
     consumer_plan,

@@ -30,7 +30,7 @@ from lerobot_inspect.errors import FetchError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.io import RangeReader
 from lerobot_inspect.io.testserver import FAULT_KINDS, FaultPlan, serve_directory
-from lerobot_inspect.streaming import StreamingDataset
+from lerobot_inspect.loaders.streaming import StreamingDataset
 from lerobot_inspect.video.remote import ByteIndexSource, ByteIndexVideoReader
 
 BATCH = 16

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lerobot_inspect.errors import OptionError, ResumeError
-from lerobot_inspect.sampler import EpisodeAwareSampler, compute_sampler_state, epoch_seed
+from lerobot_inspect.loaders.sampler import EpisodeAwareSampler, compute_sampler_state, epoch_seed
 
 
 def bounds(lengths):
@@ -81,7 +81,7 @@ def test_iter_advances_the_epoch_at_once():
 
 _ORDER_SCRIPT = """
 import json, numpy as np
-from lerobot_inspect.sampler import EpisodeAwareSampler
+from lerobot_inspect.loaders.sampler import EpisodeAwareSampler
 s = EpisodeAwareSampler(np.arange(0, 400, 40), np.arange(40, 440, 40), shuffle=True, seed=11,
                         drop_n_first_frames=1)
 s.set_epoch(4)
@@ -160,7 +160,7 @@ def test_building_over_ten_million_frames_is_fast_and_allocates_per_episode_only
 
 def test_empty_episodes_are_skipped_with_a_warning(caplog):
     starts, ends = bounds([3, 10, 2])
-    with caplog.at_level(logging.WARNING, logger="lerobot_inspect.sampler"):
+    with caplog.at_level(logging.WARNING, logger="lerobot_inspect.loaders.sampler"):
         sampler = EpisodeAwareSampler(starts, ends, drop_n_first_frames=1, drop_n_last_frames=1)
     assert list(sampler) == [1, *range(4, 12)]
     assert "episode 2 has 2 frames" in caplog.text

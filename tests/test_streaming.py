@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from data_fixtures import cached_dataset, decode_frame_code
 from lerobot_inspect import MapDataset, OptionError, ResumeError
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.streaming import StreamingDataset, resolve_rank
+from lerobot_inspect.loaders.streaming import StreamingDataset, resolve_rank
 from lerobot_inspect.video.reader import VideoReader
 
 FPS = 30
@@ -186,7 +186,7 @@ def test_bad_options_are_refused(tiny_root):
 
 
 def test_datasets_pipeline_is_delegated_or_named(tiny_root):
-    if importlib.util.find_spec("lerobot_inspect.streaming_hf") is None:
+    if importlib.util.find_spec("lerobot_inspect.loaders.datasets_pipeline") is None:
         with pytest.raises(OptionError, match="streaming_hf"):
             StreamingDataset(tiny_root, pipeline="datasets")
         return

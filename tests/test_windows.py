@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lerobot_inspect.errors import OptionError
-from lerobot_inspect.windows import delta_indices, needed_frames, query_indices
+from lerobot_inspect.loaders.windows import delta_indices, needed_frames, query_indices
 
 
 @st.composite

@@ -186,7 +186,7 @@ def stream_parity_samples(
     `isolate` (those the map-style loader already refused) are therefore streamed one at a time,
     after the others, and a refusal is yielded as {"episode_index": e, "stream_error": message}
     instead of ending the comparison for every other episode."""
-    from lerobot_inspect.streaming import StreamingDataset
+    from lerobot_inspect.loaders.streaming import StreamingDataset
 
     chosen = [int(e) for e in (range(_meta_of(root).num_episodes) if episodes is None else episodes)]
     alone = [e for e in chosen if e in {int(i) for i in isolate}]

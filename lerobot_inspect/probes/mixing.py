@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from lerobot_inspect.errors import OptionError
-from lerobot_inspect.pool import randomness_fraction
-from lerobot_inspect.streaming_hf import reservoir_shuffle
+from lerobot_inspect.loaders.pool import randomness_fraction
+from lerobot_inspect.loaders.datasets_pipeline import reservoir_shuffle
 
 __all__ = ["batch_episode_ids", "loader_batches", "randomness_fraction", "reservoir_shuffle_order"]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lerobot_inspect.errors import OptionError
-from lerobot_inspect.windows import query_indices
+from lerobot_inspect.loaders.windows import query_indices
 
 __all__ = ["padding_frames", "padding_table"]
 

@@ -23,10 +23,10 @@ from torch.utils.data import Dataset
 from lerobot_inspect.errors import DatasetFormatError, OptionError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.format.meta import parquet_file
-from lerobot_inspect.samples import TabularFrames, assemble_sample
+from lerobot_inspect.loaders.samples import TabularFrames, assemble_sample
 from lerobot_inspect.video.reader import VideoReader
 from lerobot_inspect.video.remote import VideoAccess, make_video_reader, resolve_video_access
-from lerobot_inspect.windows import delta_indices, query_indices
+from lerobot_inspect.loaders.windows import delta_indices, query_indices
 
 __all__ = ["MapDataset", "check_rows_in_order", "read_episode_rows", "resolve_delta_keys", "select_episodes"]
 

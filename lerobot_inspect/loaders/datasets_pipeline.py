@@ -50,11 +50,11 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from lerobot_inspect.errors import DatasetFormatError, OptionError, ResumeError
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.map_dataset import resolve_delta_keys, select_episodes
-from lerobot_inspect.samples import TabularFrames, assemble_sample
+from lerobot_inspect.loaders.map_dataset import resolve_delta_keys, select_episodes
+from lerobot_inspect.loaders.samples import TabularFrames, assemble_sample
 from lerobot_inspect.video.reader import VideoReader
 from lerobot_inspect.video.remote import VideoAccess, make_video_reader
-from lerobot_inspect.windows import query_indices
+from lerobot_inspect.loaders.windows import query_indices
 
 __all__ = ["DEFAULT_FRAME_BUFFER_SIZE", "DatasetsPipeline", "FrameRef", "reservoir_shuffle"]
 

@@ -4,7 +4,7 @@ Each consumer (one DataLoader worker of one rank) owns a disjoint set of episode
 keeps `pool_size` of them admitted; every sample is drawn from the pool (with `shuffle=True`,
 proportionally to the frames each admitted episode has left), so a batch mixes many episodes while
 a consumer only ever holds the rows of a few. The schedule is integers computed by
-`lerobot_inspect.pool` from (seed, epoch, rank, worker); this module is the I/O shell around it.
+`lerobot_inspect.loaders.pool` from (seed, epoch, rank, worker); this module is the I/O shell around it.
 
 Samples are produced by the map-style code (`MapDataset.sample` over a one-episode view, which
 reads only that episode's row group), so a streamed sample equals `MapDataset(root)[i]` for the
@@ -49,11 +49,11 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from lerobot_inspect import pool
+from lerobot_inspect.loaders import pool
 from lerobot_inspect.errors import OptionError, ResumeError, check_option
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.io.fs import for_this_process
-from lerobot_inspect.map_dataset import MapDataset, resolve_delta_keys, select_episodes
+from lerobot_inspect.loaders.map_dataset import MapDataset, resolve_delta_keys, select_episodes
 from lerobot_inspect.video.reader import VideoReader
 from lerobot_inspect.video.remote import VideoAccess, make_video_reader
 
@@ -110,7 +110,7 @@ class StreamingDataset(IterableDataset):
     `decode_video=False` leaves the video keys (and their `_is_pad`) out of the samples, for probes
     and tests that only need the order; the schedule is the same.
     `pipeline="datasets"` delegates to the Hugging Face `datasets` pipeline
-    (`lerobot_inspect.streaming_hf.DatasetsPipeline`) with the same options, for comparison.
+    (`lerobot_inspect.loaders.datasets_pipeline.DatasetsPipeline`) with the same options, for comparison.
     """
 
     def __init__(
@@ -378,11 +378,11 @@ _NO_VIDEO = _NoVideo()
 def _datasets_pipeline(root: Any, **options: Any) -> Any:
     """The Hugging Face `datasets` pipeline, imported only when asked for (it pulls in `datasets`)."""
     try:
-        from lerobot_inspect.streaming_hf import DatasetsPipeline
+        from lerobot_inspect.loaders.datasets_pipeline import DatasetsPipeline
     except ModuleNotFoundError as exc:
-        if exc.name not in ("lerobot_inspect.streaming_hf",):
+        if exc.name not in ("lerobot_inspect.loaders.datasets_pipeline",):
             raise
         raise OptionError(
-            "pipeline='datasets' needs lerobot_inspect/streaming_hf.py (DatasetsPipeline), which this "
+            "pipeline='datasets' needs lerobot_inspect/loaders/datasets_pipeline.py (DatasetsPipeline), which this "
             "installation does not have yet; use pipeline='pool'") from exc
     return DatasetsPipeline(root, **options)
