@@ -8,7 +8,6 @@ A tiny committed copy lives in `data_fixtures/tiny/`.
 
 from pathlib import Path
 
-from data_fixtures.framecode import FrameCode, decode_frame_code, encode_frame_code
 from data_fixtures.generator import (
     DEFAULT_TASKS,
     GENERATOR_VERSION,
@@ -18,6 +17,7 @@ from data_fixtures.generator import (
     frame_values,
     generate_dataset,
 )
+from lerobot_inspect.probes.framecode import FrameCode, decode_frame_code, encode_frame_code
 
 TINY_KWARGS = {"episodes": 5, "length_range": (20, 40), "episodes_per_file": 2, "episodes_per_data_file": 3,
                "image_camera": True, "task_change_episode": 2}

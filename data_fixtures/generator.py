@@ -9,7 +9,7 @@ per-episode statistics and their count-weighted aggregate.
 Every value is a function of the arguments, so a test recomputes what it expects:
 
 * video frame of camera i (position in the camera list), episode e, frame f shows
-  `encode_frame_code(FrameCode(i, e, f), height, width)`; see `data_fixtures.framecode`;
+  `encode_frame_code(FrameCode(i, e, f), height, width)`; see `lerobot_inspect.probes.framecode`;
 * `frame_values(e, f, length=..., seed=..., state_dim=..., action_dim=...)` gives the tabular row:
   `observation.state[d] = float32(seed + 1000*e + f + d/64)`,
   `action[d] = float32(-(seed + 1000*e + f) - d/64)`,
@@ -46,7 +46,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data_fixtures.framecode import FrameCode, encode_frame_code
+from lerobot_inspect.probes.framecode import FrameCode, encode_frame_code
 
 __all__ = ["DEFAULT_TASKS", "GENERATOR_VERSION", "add_fixture_parser", "cached_dataset", "camera_keys",
            "frame_values",

@@ -196,7 +196,7 @@ def _remote_episodes_http(root: str, budget: dict[str, Any]) -> dict[str, Any]:
 
     from lerobot_inspect.format import DatasetMeta
     from lerobot_inspect.io import RangeReader
-    from lerobot_inspect.io.testserver import serve_directory
+    from lerobot_inspect.io.loopback import serve_directory
     from lerobot_inspect.video.index_io import build_dataset_index
     from lerobot_inspect.video.remote import ByteIndexSource, ByteIndexVideoReader
 
@@ -282,7 +282,7 @@ def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
     from torch.utils.data import DataLoader
 
     from lerobot_inspect.format import DatasetMeta
-    from lerobot_inspect.io.testserver import serve_directory
+    from lerobot_inspect.io.loopback import serve_directory
     from lerobot_inspect.loaders.streaming import StreamingDataset
 
     local = root.removeprefix("file://")

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader, Dataset
 
+from data_fixtures.fault_server import FaultPlan, serve_directory
 from lerobot_inspect.errors import FetchError, OptionError
 from lerobot_inspect.io import ByteCache, LargeFetchWarning, RangeReader, join, open_root
-from lerobot_inspect.io.testserver import FaultPlan, serve_directory
 
 MB = 1 << 20
 

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from data_fixtures.fault_server import FAULT_KINDS, FaultPlan, serve_directory
 from lerobot_inspect.errors import FetchError, OptionError
 from lerobot_inspect.io import RangeReader, SparseFile, for_this_process, join, open_root
-from lerobot_inspect.io.testserver import FAULT_KINDS, FaultPlan, serve_directory
 
 MB = 1 << 20
 

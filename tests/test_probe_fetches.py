@@ -7,7 +7,7 @@ import pytest
 
 from lerobot_inspect.errors import OptionError
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.io.testserver import serve_directory
+from lerobot_inspect.io.loopback import serve_directory
 from lerobot_inspect.probes.fetches import FETCH_COLUMNS, PER_EPISODE_COLUMNS, fetch_table
 from lerobot_inspect.video.index_io import load_or_build_index
 

@@ -18,7 +18,7 @@ from data_fixtures import cached_dataset, camera_keys, decode_frame_code
 from lerobot_inspect.errors import FetchError, IndexStaleError, OptionError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.io import RangeReader
-from lerobot_inspect.io.testserver import serve_directory
+from lerobot_inspect.io.loopback import serve_directory
 from lerobot_inspect.loaders.map_dataset import MapDataset
 from lerobot_inspect.video.byte_index import BYTE_INDEX_DIR, ByteIndex
 from lerobot_inspect.video.index_io import load_or_build_index, save_index

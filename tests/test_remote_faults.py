@@ -26,10 +26,10 @@ import pytest
 from torch.utils.data import DataLoader, IterableDataset
 
 from data_fixtures import cached_dataset, decode_frame_code
+from data_fixtures.fault_server import FAULT_KINDS, FaultPlan, serve_directory
 from lerobot_inspect.errors import FetchError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.io import RangeReader
-from lerobot_inspect.io.testserver import FAULT_KINDS, FaultPlan, serve_directory
 from lerobot_inspect.loaders.streaming import StreamingDataset
 from lerobot_inspect.video.remote import ByteIndexSource, ByteIndexVideoReader
 

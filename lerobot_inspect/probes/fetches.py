@@ -6,7 +6,7 @@ run uses (`ByteIndexVideoReader`: MP4 header ranges + the episode's byte span, t
 `ByteCache`) and records each lookup the decoder's sparse file makes: which range, header or
 span, a cache hit or a network fetch, how many requests it took (retries count).
 
-A local root is served over HTTP on 127.0.0.1 (`io.testserver.serve_directory`) for the duration of
+A local root is served over HTTP on 127.0.0.1 (`io.loopback.serve_directory`) for the duration of
 the probe, so the numbers are those of real range requests, cross-checked against the bytes the
 server sent; any fsspec URL is read as given. The per-episode floor is what any reader must fetch
 for that (episode, camera) at that point of the run: the bytes of the samples its decoder consumes,
@@ -70,7 +70,7 @@ def _served(root: str, serve_local: bool) -> Iterator[tuple[str, Any]]:
     if not (serve_local and isinstance(meta.fs, LocalFileSystem)):
         yield root, None
         return
-    from lerobot_inspect.io.testserver import serve_directory
+    from lerobot_inspect.io.loopback import serve_directory
 
     with serve_directory(meta.root.removeprefix("file://")) as server:
         yield server.url, server

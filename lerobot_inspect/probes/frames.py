@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lerobot_inspect.errors import DecodeError, LeRobotInspectError, OptionError
+from lerobot_inspect.probes.framecode import decode_frame_code
 
 __all__ = ["frame_parity", "frame_rows", "load_frame", "stream_parity_samples"]
 
@@ -59,8 +60,6 @@ def _hwc_uint8(frame: Any) -> np.ndarray:
 
 
 def _code(frame: np.ndarray) -> Any:
-    from data_fixtures import decode_frame_code
-
     try:
         return decode_frame_code(frame)
     except ValueError:

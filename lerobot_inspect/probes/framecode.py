@@ -1,5 +1,8 @@
 """Frame codes: an image that says which (camera, episode, frame) it is, and survives a lossy codec.
 
+The frames page reads them at run time to say whether a decoded frame is the one that was asked
+for; the fixture generator (`data_fixtures`) draws them into every frame it encodes. Pure numpy.
+
 Every fixture video frame is a 7x7 grid of flat cells, each dark (luma 32) or light (luma 224).
 The 49 bits, read row by row from the top-left cell, are (most significant first):
 
