@@ -8,7 +8,11 @@ v3 many episodes share a file and each camera rolls over to new files on its own
 from __future__ import annotations
 
 import json
+import os
 import posixpath
+import re
+import string
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +22,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from lerobot_inspect.errors import DatasetFormatError
+from lerobot_inspect.errors import DatasetFormatError, OptionError
 
-__all__ = ["DEFAULT_FEATURES", "DatasetMeta", "Feature", "open_fs", "parquet_file", "read_parquet"]
+__all__ = [
+    "DEFAULT_FEATURES",
+    "DatasetMeta",
+    "Feature",
+    "PathTemplate",
+    "is_http",
+    "join",
+    "open_fs",
+    "open_root",
+    "parquet_file",
+    "read_parquet",
+]
 
 CODEBASE_VERSION = "v3.0"
 DEFAULT_FEATURES = ("timestamp", "frame_index", "episode_index", "index", "task_index")
@@ -31,10 +46,189 @@ V2_HINT = (
 )
 
 
-def open_fs(root: str | Any) -> tuple[fsspec.AbstractFileSystem, str]:
-    """Resolve a local path or any fsspec URL to (filesystem, root path inside it)."""
-    fs, path = fsspec.core.url_to_fs(str(root))
-    return fs, path.rstrip("/")
+# Limits on what a dataset may make us hold. A dataset is input from strangers: every size below is
+# far above what LeRobot writes and far below what would exhaust a machine.
+MAX_INFO_JSON_BYTES = 16 << 20
+"""info.json is a few KB; a bigger one is refused before it is read whole."""
+MAX_INFO_DEPTH = 32
+"""Nesting depth of info.json values (LeRobot's deepest is features/<name>/info/<key>/...: 5)."""
+MAX_INT = 2**62
+"""Upper bound of every count and index info.json declares."""
+MAX_SHAPE_DIMS = 8
+MAX_TEMPLATE_WIDTH = 20
+"""Widest integer field a path template may ask for ({chunk_index:03d} is 3)."""
+META_THRIFT_STRING_LIMIT = 16 << 20
+"""Longest string a meta Parquet footer may hold (pandas/HF metadata are a few KB)."""
+META_MIN_CONTAINER_LIMIT = 10_000
+"""Footer lists (row groups, columns) a meta Parquet file may hold whatever info.json declares."""
+META_MAX_UNCOMPRESSED_BYTES = 256 << 20
+META_MAX_COMPRESSION_RATIO = 1000
+"""A meta table whose columns inflate past both bounds is a compression bomb, not metadata."""
+
+
+# ---------------------------------------------------------------------- roots and guarded paths
+# The one opener and the one guarded join: every path built from a dataset's metadata (info.json
+# templates, camera names, the byte index) goes through `join`, so a crafted dataset cannot make a
+# reader leave its root, locally or over HTTP. `lerobot_inspect.io` re-exports both.
+_HTTP_PROTOCOLS = ("http", "https")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def open_root(
+    root: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
+) -> tuple[fsspec.AbstractFileSystem, str]:
+    """(filesystem, root path inside it) for a local path or any fsspec URL.
+
+    A plain path becomes the local filesystem with an absolute path, so later joins do not
+    depend on the working directory. HTTP roots keep their full URL as the path (that is how
+    fsspec's HTTP filesystem addresses files) and get block caching switched off: the byte index
+    asks for exact spans, and a read-ahead cache would turn a 200 KB episode read into MBs.
+    """
+    if isinstance(root, os.PathLike):
+        root = os.fspath(root)
+    if not isinstance(root, str) or not root:
+        raise OptionError(f"root={root!r}; pass a local directory or an fsspec URL such as https://host/ds")
+    options = dict(storage_options or {})
+    protocol = _protocol_of(root)
+    if protocol in _HTTP_PROTOCOLS:
+        # Seekable files whose reads become exact Range requests: no read-ahead block cache.
+        # (block_size=0 would give a streaming, unseekable file, which parquet readers cannot use.)
+        options.setdefault("cache_type", "none")
+    try:
+        fs, path = fsspec.core.url_to_fs(root, **options)
+    except (ImportError, ValueError) as exc:
+        raise OptionError(
+            f"cannot open dataset root {root!r}: {exc}. For s3:// install s3fs, for hf:// install "
+            "huggingface_hub; local paths and http(s):// work out of the box."
+        ) from exc
+    if protocol in _HTTP_PROTOCOLS:
+        path = root.rstrip("/")
+    elif protocol in ("file", "local"):
+        path = os.path.abspath(path)
+    else:
+        path = path.rstrip("/") or path
+    return fs, path
+
+
+def open_fs(root: str | os.PathLike[str]) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The same as `open_root` (kept for callers that know it under this name)."""
+    return open_root(root)
+
+
+def join(root_path: str, rel: str) -> str:
+    """Join a path relative to the dataset root with '/', as every fsspec filesystem expects.
+
+    Works for URLs too (posixpath leaves `https://host` alone). Backslashes count as separators
+    and a leading '/' is dropped, so the result always lies below `root_path`; a relative part
+    that would leave it anyway (a `..` segment, also percent-encoded, a URL, a control character)
+    is refused with OptionError, since a crafted info.json could otherwise point anywhere.
+    """
+    clean = rel.replace("\\", "/").lstrip("/")
+    problem = _escape_problem(clean)
+    if problem:
+        raise OptionError(f"path {rel!r} leaves the dataset root {root_path!r} ({problem}); use a path below it")
+    if not clean:
+        return root_path
+    if not root_path:
+        return clean
+    return posixpath.join(root_path.rstrip("/") or root_path, clean)
+
+
+def _escape_problem(rel: str) -> str | None:
+    if _CONTROL.search(rel):
+        return "it holds a control character"
+    if "://" in rel:
+        return "it is a URL"
+    for segment in rel.split("/"):
+        decoded = segment
+        for _ in range(3):  # %252e%252e decodes to %2e%2e, then to ..
+            decoded = urllib.parse.unquote(decoded)
+        if decoded.strip() == "..":
+            return "a '..' segment"
+    return None
+
+
+def is_http(fs: fsspec.AbstractFileSystem) -> bool:
+    """True for fsspec's HTTP filesystem, where we talk to the server ourselves to check ranges."""
+    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return any(p in _HTTP_PROTOCOLS for p in protocol)
+
+
+def _protocol_of(root: str) -> str:
+    if "://" not in root:
+        return "file"
+    return root.split("://", 1)[0].lower()
+
+
+# ---------------------------------------------------------------------- path templates
+_INT_SPEC = re.compile(r"(?P<zero>0?)(?P<width>[0-9]{0,3})d?")
+
+
+@dataclass(frozen=True)
+class PathTemplate:
+    """An info.json path template (`data_path`, `video_path`), checked once and compiled.
+
+    Only the documented fields are accepted (`chunk_index`, `file_index`, and `video_key` for
+    video_path), integers with a bounded width (`03d`), no attribute or index access and no
+    conversions: `str.format` on the raw text would evaluate `{chunk_index.__class__}`, and a
+    width of 200,000,000 would exhaust memory. `format` is the same template rebuilt from the
+    checked parts, so formatting costs what `str.format` costs."""
+
+    key: str
+    text: str
+    format: str
+
+    @classmethod
+    def compile(cls, key: str, text: Any, fields: tuple[str, ...], *, shown: str) -> PathTemplate:
+        def refuse(why: str) -> DatasetFormatError:
+            return DatasetFormatError(
+                f"{shown}: {key} {text!r} {why}; LeRobot writes e.g. "
+                f"{_DEFAULT_TEMPLATES.get(key, '')!r} (fields: {', '.join('{' + f + '}' for f in fields)})"
+            )
+
+        if not isinstance(text, str) or not text:
+            raise refuse("is not a non-empty string")
+        if text.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", text) or "://" in text:
+            raise refuse("is absolute; templates are relative to the dataset root")
+        try:
+            parts = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise refuse(f"is not a valid template ({exc})") from None
+        rebuilt = []
+        for literal, name, spec, conversion in parts:
+            rebuilt.append(literal.replace("{", "{{").replace("}", "}}"))
+            if name is None:
+                continue
+            if name not in fields:
+                raise refuse(f"has the field {{{name}}}, which is not one of its documented fields")
+            if conversion is not None:
+                raise refuse(f"converts {{{name}!{conversion}}}; conversions are not allowed")
+            if name == "video_key":
+                if spec:
+                    raise refuse(f"formats {{video_key}} with {spec!r}; use it bare")
+            else:
+                match = _INT_SPEC.fullmatch(spec or "")
+                if match is None or int(match["width"] or 0) > MAX_TEMPLATE_WIDTH:
+                    raise refuse(f"formats {{{name}}} with {spec!r}; use an integer format such as '03d' "
+                                 f"(width at most {MAX_TEMPLATE_WIDTH})")
+            rebuilt.append("{" + name + (":" + spec if spec else "") + "}")
+        template = cls(key, text, "".join(rebuilt))
+        sample = template(chunk_index=0, file_index=0, video_key="camera")
+        problem = _escape_problem(sample.replace("\\", "/").lstrip("/"))
+        if problem:
+            raise refuse(f"leaves the dataset root ({problem})")
+        return template
+
+    def __call__(self, *, chunk_index: int, file_index: int, video_key: str = "") -> str:
+        return self.format.format(chunk_index=chunk_index, file_index=file_index, video_key=video_key)
+
+
+_DEFAULT_TEMPLATES = {
+    "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
+    "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4",
+}
+_TEMPLATE_FIELDS = {"data_path": ("chunk_index", "file_index"),
+                    "video_path": ("video_key", "chunk_index", "file_index")}
 
 
 @dataclass(frozen=True)
@@ -75,6 +269,7 @@ class DatasetMeta:
     _groups: dict[tuple[str, str | None], dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     _columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _footers: dict[str, tuple[pq.FileMetaData, np.ndarray]] = field(default_factory=dict, repr=False)
+    templates: dict[str, PathTemplate] = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled into spawned workers: parsed Parquet footers are rebuilt there on first use."""
@@ -98,23 +293,29 @@ class DatasetMeta:
     # ------------------------------------------------------------------ construction
     @classmethod
     def open(cls, root: str | Any) -> DatasetMeta:
-        """Read info.json, the episodes table (without its stats columns) and the tasks table."""
-        fs, root_path = open_fs(root)
+        """Read info.json, the episodes table (without its stats columns) and the tasks table.
+
+        The root is resolved by `open_root` (the one opener); info.json is size- and type-checked
+        and its path templates compiled here, so a bad template fails at open, naming itself."""
+        fs, root_path = open_root(root)
         info = read_info(fs, root_path)
         features = {
             name: Feature(
                 name=name,
-                dtype=str(spec.get("dtype")),
-                shape=tuple(spec.get("shape") or ()),
+                dtype=spec["dtype"],
+                shape=tuple(spec["shape"]),
                 names=spec.get("names"),
                 info=dict(spec.get("info") or {}),
             )
             for name, spec in info["features"].items()
         }
+        templates = compile_templates(info, join(root_path, "meta/info.json"),
+                                      [name for name, feat in features.items() if feat.is_video])
         episode_files = find_episode_files(fs, root_path, info)
-        episodes = read_episodes(fs, root_path, episode_files)
-        tasks, task_indices = read_tasks(fs, root_path)
-        return cls(str(root), fs, root_path, info, features, episodes, tasks, episode_files, task_indices)
+        episodes = read_episodes(fs, root_path, episode_files, declared=int(info["total_episodes"]))
+        tasks, task_indices = read_tasks(fs, root_path, declared=int(info.get("total_tasks") or 0))
+        return cls(str(root), fs, root_path, info, features, episodes, tasks, episode_files, task_indices,
+                   templates=templates)
 
     # ------------------------------------------------------------------ info
     @property
@@ -192,29 +393,50 @@ class DatasetMeta:
 
     # ------------------------------------------------------------------ paths
     def path(self, relative: str) -> str:
-        """Path of a dataset-relative file inside the filesystem."""
-        return posixpath.join(self.root_path, relative) if self.root_path else relative
+        """Path of a dataset-relative file inside the filesystem, through the guarded join: a path
+        from the metadata (templates, camera names, the byte index) that would leave the root is a
+        DatasetFormatError."""
+        try:
+            return join(self.root_path, relative)
+        except OptionError as exc:
+            raise DatasetFormatError(
+                f"{self.root}: {exc}. The path comes from the dataset's own metadata (meta/info.json "
+                "templates and feature names, meta/byte_index); fix them or get the dataset from its source"
+            ) from None
 
     def url(self, relative: str) -> str:
-        """Human-readable location of a file, for error messages."""
-        return posixpath.join(str(self.root).rstrip("/"), relative)
+        """Human-readable location of a file, for error messages (the same guarded join)."""
+        try:
+            return join(str(self.root).rstrip("/") or str(self.root), relative)
+        except OptionError as exc:
+            raise DatasetFormatError(f"{self.root}: {exc}") from None
+
+    def template(self, key: str) -> PathTemplate:
+        """The compiled `data_path` or `video_path` template (checked when the dataset was opened)."""
+        compiled = self.templates.get(key)
+        if compiled is None:
+            text = self.info.get(key)
+            if not text and key == "video_path":
+                raise DatasetFormatError(
+                    f"{self.url('meta/info.json')}: video_path is null but the dataset has video features "
+                    f"({', '.join(self.video_keys) or 'none'})"
+                )
+            compiled = self.templates[key] = PathTemplate.compile(
+                key, text, _TEMPLATE_FIELDS[key], shown=self.url("meta/info.json"))
+        return compiled
 
     def data_file(self, episode: int) -> str:
         """Relative path of the data Parquet file that holds an episode's rows."""
         chunk = int(self.episodes.column("data/chunk_index")[episode].as_py())
         file = int(self.episodes.column("data/file_index")[episode].as_py())
-        return self.info["data_path"].format(chunk_index=chunk, file_index=file)
+        return self.template("data_path")(chunk_index=chunk, file_index=file)
 
     def video_file(self, episode: int, camera: str) -> str:
         """Relative path of the MP4 that holds an episode's frames for one camera."""
-        template = self.info.get("video_path")
-        if not template:
-            raise DatasetFormatError(
-                f"{self.url('meta/info.json')}: video_path is null but {camera!r} is a video feature"
-            )
+        template = self.template("video_path")
         chunk = int(self.episodes.column(f"videos/{camera}/chunk_index")[episode].as_py())
         file = int(self.episodes.column(f"videos/{camera}/file_index")[episode].as_py())
-        return template.format(video_key=camera, chunk_index=chunk, file_index=file)
+        return template(video_key=camera, chunk_index=chunk, file_index=file)
 
     def video_span_s(self, episode: int, camera: str) -> tuple[float, float]:
         """(from_timestamp, to_timestamp) of an episode inside its MP4, in seconds."""
@@ -226,20 +448,20 @@ class DatasetMeta:
         """Every data file the episodes table points at, in order, once each."""
         chunks = self.column("data/chunk_index")
         files = self.column("data/file_index")
-        return _unique_paths(self.info["data_path"], chunks, files)
+        return _unique_paths(self.template("data_path"), chunks, files)
 
     def video_files(self, camera: str) -> list[str]:
         """Every MP4 of one camera the episodes table points at, in order, once each."""
         chunks = self.column(f"videos/{camera}/chunk_index")
         files = self.column(f"videos/{camera}/file_index")
-        return _unique_paths(self.info["video_path"], chunks, files, video_key=camera)
+        return _unique_paths(self.template("video_path"), chunks, files, video_key=camera)
 
     def episodes_in_data_file(self) -> dict[str, np.ndarray]:
         """Data file -> positions of the episodes it holds, in table order (computed once: loaders
         ask for it on every episode they admit)."""
         key = ("data", None)
         if key not in self._groups:
-            self._groups[key] = _group_by_path(self.info["data_path"], self.column("data/chunk_index"),
+            self._groups[key] = _group_by_path(self.template("data_path"), self.column("data/chunk_index"),
                                                self.column("data/file_index"))
         return self._groups[key]
 
@@ -248,7 +470,7 @@ class DatasetMeta:
         key = ("video", camera)
         if key not in self._groups:
             self._groups[key] = _group_by_path(
-                self.info["video_path"], self.column(f"videos/{camera}/chunk_index"),
+                self.template("video_path"), self.column(f"videos/{camera}/chunk_index"),
                 self.column(f"videos/{camera}/file_index"), video_key=camera)
         return self._groups[key]
 
@@ -276,23 +498,36 @@ class DatasetMeta:
 
 
 # ---------------------------------------------------------------------- readers
-def read_json(fs: fsspec.AbstractFileSystem, path: str, shown: str) -> Any:
+def read_json(fs: fsspec.AbstractFileSystem, path: str, shown: str, *, max_bytes: int = MAX_INFO_JSON_BYTES) -> Any:
+    """A JSON file of at most `max_bytes` (read no further than that), parsed."""
     try:
         with fs.open(path, "rb") as handle:
-            return json.loads(handle.read())
+            data = handle.read(max_bytes + 1)
     except FileNotFoundError:
         raise DatasetFormatError(f"{shown}: file not found; is this the root of a LeRobot dataset?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    if len(data) > max_bytes:
+        raise DatasetFormatError(
+            f"{shown}: larger than {max_bytes >> 20} MiB; LeRobot's info.json is a few KB, so this is not one "
+            "(restore the file from the source)"
+        )
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise DatasetFormatError(f"{shown}: JSON nested too deeply to be LeRobot metadata; restore the file") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, and ints past 4300 digits
         raise DatasetFormatError(f"{shown}: not valid JSON ({exc}); restore the file from the source") from exc
 
 
 def read_info(fs: fsspec.AbstractFileSystem, root_path: str) -> dict[str, Any]:
-    """info.json, checked for the keys every reader needs and for the v3 codebase version."""
-    shown = posixpath.join(root_path, "meta/info.json")
+    """info.json, checked for the keys every reader needs, their types and the v3 codebase version."""
+    shown = join(root_path, "meta/info.json")
     info = read_json(fs, shown, shown)
     if not isinstance(info, dict):
         raise DatasetFormatError(f"{shown}: expected a JSON object, got {type(info).__name__}")
-    version = str(info.get("codebase_version", ""))
+    _check_depth(info, shown)
+    version = info.get("codebase_version", "")
+    if not isinstance(version, str):
+        raise DatasetFormatError(f"{shown}: codebase_version must be a string such as 'v3.0', got {version!r}")
     if version.startswith("v2") or version.startswith("v1"):
         raise DatasetFormatError(
             f"{shown}: codebase_version {version!r} is a LeRobot {version[:2]}.x dataset; "
@@ -303,58 +538,164 @@ def read_info(fs: fsspec.AbstractFileSystem, root_path: str) -> dict[str, Any]:
         raise DatasetFormatError(f"{shown}: missing {', '.join(missing)}; not a LeRobot v3 info.json")
     if version != CODEBASE_VERSION:
         raise DatasetFormatError(f"{shown}: codebase_version {version!r} is not supported; expected 'v3.0'")
-    if not isinstance(info["fps"], int) or info["fps"] <= 0:
+    if not _is_int(info["fps"]) or not 0 < info["fps"] <= MAX_INT:
         raise DatasetFormatError(f"{shown}: fps must be a positive integer, got {info['fps']!r}")
+    for key, required, low in (("total_episodes", True, 0), ("total_frames", True, 0), ("total_tasks", False, 0),
+                               ("chunks_size", False, 1)):
+        value = info.get(key)
+        if value is None and not required:
+            continue
+        if not _is_int(value) or not low <= value <= MAX_INT:
+            raise DatasetFormatError(
+                f"{shown}: {key} must be an integer >= {low}, got {_short(value)}; LeRobot writes a count here")
+    for key in ("data_files_size_in_mb", "video_files_size_in_mb"):
+        value = info.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise DatasetFormatError(f"{shown}: {key} must be a number, got {_short(value)}")
+    for key in ("robot_type", "video_path"):
+        value = info.get(key)
+        if value is not None and not isinstance(value, str):
+            raise DatasetFormatError(f"{shown}: {key} must be a string or null, got {_short(value)}")
     if not isinstance(info["features"], dict) or not info["features"]:
         raise DatasetFormatError(f"{shown}: features must be a non-empty object")
     for name, spec in info["features"].items():
-        if not isinstance(spec, dict) or "dtype" not in spec or "shape" not in spec:
-            raise DatasetFormatError(f"{shown}: feature {name!r} needs 'dtype' and 'shape'")
+        _check_feature(name, spec, shown)
     return info
+
+
+def _check_feature(name: str, spec: Any, shown: str) -> None:
+    where = f"{shown}: feature {name!r}"
+    if not isinstance(spec, dict) or "dtype" not in spec or "shape" not in spec:
+        raise DatasetFormatError(f"{where} needs 'dtype' and 'shape'")
+    if not isinstance(spec["dtype"], str) or not spec["dtype"]:
+        raise DatasetFormatError(f"{where}: dtype must be a string such as 'float32' or 'video', "
+                                 f"got {_short(spec['dtype'])}")
+    shape = spec["shape"]
+    if (not isinstance(shape, list) or len(shape) > MAX_SHAPE_DIMS
+            or not all(_is_int(d) and 0 <= d <= MAX_INT for d in shape)):
+        raise DatasetFormatError(f"{where}: shape must be a list of at most {MAX_SHAPE_DIMS} non-negative "
+                                 f"integers such as [6] or [480, 640, 3], got {_short(shape)}")
+    if spec.get("info") is not None and not isinstance(spec["info"], dict):
+        raise DatasetFormatError(f"{where}: info must be an object or null, got {_short(spec['info'])}")
+    if spec.get("names") is not None and not isinstance(spec["names"], list | dict):
+        raise DatasetFormatError(f"{where}: names must be a list, an object or null, got {_short(spec['names'])}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_depth(value: Any, shown: str) -> None:
+    """Refuse JSON nested deeper than MAX_INFO_DEPTH (iteratively: the check itself cannot recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_INFO_DEPTH:
+                raise DatasetFormatError(
+                    f"{shown}: values nested more than {MAX_INFO_DEPTH} levels deep; LeRobot's info.json nests "
+                    "5 levels. Restore the file from the source")
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+
+
+def compile_templates(info: dict[str, Any], shown: str, video_keys: list[str]) -> dict[str, PathTemplate]:
+    """data_path (and video_path when the dataset has cameras), compiled; every camera name is tried in
+    video_path, since a camera named '../../x' would otherwise lead out of the root."""
+    templates = {"data_path": PathTemplate.compile("data_path", info["data_path"], _TEMPLATE_FIELDS["data_path"],
+                                                   shown=shown)}
+    if info.get("video_path"):
+        video = templates["video_path"] = PathTemplate.compile(
+            "video_path", info["video_path"], _TEMPLATE_FIELDS["video_path"], shown=shown)
+        for key in video_keys:
+            problem = _escape_problem(video(chunk_index=0, file_index=0, video_key=key).replace("\\", "/").lstrip("/"))
+            if problem:
+                raise DatasetFormatError(
+                    f"{shown}: the video feature {key!r} would put its files outside the dataset root through "
+                    f"video_path {info['video_path']!r} ({problem}); rename the feature (names must not contain "
+                    "'/' or '..')"
+                )
+    return templates
 
 
 def find_episode_files(fs: fsspec.AbstractFileSystem, root_path: str, info: dict[str, Any]) -> list[str]:
     """Relative paths of meta/episodes/chunk-XXX/file-XXX.parquet, in chunk/file order.
 
-    Listing works on local disks and object stores; plain HTTP cannot list, so there we walk the
-    chunk/file numbers until the first missing file (writers never leave gaps)."""
-    base = posixpath.join(root_path, "meta/episodes")
-    try:
-        found = sorted(fs.glob(posixpath.join(base, "chunk-*/file-*.parquet")))
-        if found:
-            return [posixpath.relpath(path, root_path) if root_path else path for path in found]
-    except (NotImplementedError, ValueError, OSError):
-        pass
-    relative = []
-    chunks_size = int(info.get("chunks_size", 1000))
+    Listing works on local disks and object stores. Plain HTTP cannot list, so there we walk the
+    chunk/file numbers until the first missing file (writers never leave gaps). The walk is bounded:
+    each file holds at least one episode, so it probes at most total_episodes + 1 names, and a file
+    counts only if it starts with Parquet's magic bytes (a server answering 200 with an HTML page
+    for every path would otherwise be probed without end)."""
+    base = join(root_path, "meta/episodes")
+    if not is_http(fs):
+        try:
+            found = sorted(fs.glob(join(base, "chunk-*/file-*.parquet")))
+            if found:
+                return [posixpath.relpath(path, root_path) if root_path else path for path in found]
+        except (NotImplementedError, ValueError, OSError):
+            pass
+    declared = int(info.get("total_episodes") or 0)
+    chunks_size = int(info.get("chunks_size") or 1000)
+    relative: list[str] = []
     chunk, file = 0, 0
+    stopped = ""
     while True:
         rel = f"meta/episodes/chunk-{chunk:03d}/file-{file:03d}.parquet"
-        if not fs.exists(posixpath.join(root_path, rel)):
+        head = _file_head(fs, join(root_path, rel), join(root_path, rel))
+        if head is None:
+            break
+        if head != PARQUET_MAGIC:
+            stopped = (f" ({join(root_path, rel)} answered {_short(head)}..., which is not Parquet: a server that "
+                       "answers missing files with a page instead of 404)")
             break
         relative.append(rel)
+        if len(relative) > max(1, declared):
+            raise DatasetFormatError(
+                f"{base}: found more than {max(1, declared)} episode files by probing chunk/file numbers, but "
+                f"info.json declares total_episodes={declared} and each file holds at least one episode; "
+                "fix total_episodes, or serve the dataset from a store that can list files"
+            )
         file += 1
         if file >= chunks_size:
             chunk, file = chunk + 1, 0
     if not relative:
         raise DatasetFormatError(
-            f"{base}: no chunk-XXX/file-XXX.parquet found; the episodes table is missing "
+            f"{base}: no chunk-XXX/file-XXX.parquet found{stopped}; the episodes table is missing "
             "(a v2.x dataset keeps episodes.jsonl instead)"
         )
     return relative
 
 
+PARQUET_MAGIC = b"PAR1"
+
+
+def _file_head(fs: fsspec.AbstractFileSystem, path: str, shown: str) -> bytes | None:
+    """The first 4 bytes of a file, or None when it does not exist."""
+    try:
+        with fs.open(path, "rb") as handle:
+            return handle.read(len(PARQUET_MAGIC))
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # each fsspec backend has its own errors (aiohttp's for HTTP)
+        raise DatasetFormatError(f"{shown}: cannot read ({type(exc).__name__}: {exc})") from exc
+
+
 def parquet_file(fs: fsspec.AbstractFileSystem, path: str, *,
-                 metadata: pq.FileMetaData | None = None) -> pq.ParquetFile:
+                 metadata: pq.FileMetaData | None = None, **limits: int) -> pq.ParquetFile:
     """Open a Parquet file for footer and row-group reads.
 
     Local files go through Arrow's native reader. Handing Arrow a Python file object makes it hold
     Python buffers in its I/O threads, and with torch loaded the interpreter then aborts at exit
     now and then ("terminate called without an active exception", measured 5 in 12 runs). Remote
-    files have no native reader, so they use the fsspec file without Arrow's pre-buffering."""
+    files have no native reader, so they use the fsspec file without Arrow's pre-buffering.
+    `limits` are Arrow's thrift_string_size_limit / thrift_container_size_limit for the footer."""
     if isinstance(fs, LocalFileSystem):
-        return pq.ParquetFile(path, metadata=metadata)
-    return pq.ParquetFile(fs.open(path, "rb"), metadata=metadata, pre_buffer=False)
+        return pq.ParquetFile(path, metadata=metadata, **limits)
+    return pq.ParquetFile(fs.open(path, "rb"), metadata=metadata, pre_buffer=False, **limits)
 
 
 def read_parquet(fs: fsspec.AbstractFileSystem, path: str, *, columns: list[str] | None = None) -> pa.Table:
@@ -369,36 +710,75 @@ def read_parquet(fs: fsspec.AbstractFileSystem, path: str, *, columns: list[str]
         ) from exc
 
 
-def read_episodes(fs: fsspec.AbstractFileSystem, root_path: str, relative: list[str]) -> pa.Table:
-    """The episodes table without its stats/* columns (as LeRobot's `load_episodes`)."""
-    tables = []
-    for rel in relative:
-        path = posixpath.join(root_path, rel)
-        try:
-            schema = parquet_file(fs, path).schema_arrow
-        except FileNotFoundError:
-            raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete") from None
-        except (pa.ArrowException, OSError) as exc:
+def read_meta_parquet(fs: fsspec.AbstractFileSystem, path: str, *, declared: int,
+                      columns: Any = None) -> pa.Table:
+    """A meta table (episodes, tasks) with bounds on what its footer and columns may cost.
+
+    The footer may list at most max(10,000, 2 x declared + 100) row groups or columns (`declared`
+    is the row count info.json gives), checked by Arrow before it allocates them; row groups
+    without rows are refused (100,000 of them cost GBs to describe); and the columns read may not
+    inflate to more than 256 MiB at more than 1000x their stored size (a compression bomb).
+    `columns` is a list of names or a function from the schema's names to that list."""
+    limit = max(META_MIN_CONTAINER_LIMIT, 2 * max(0, declared) + 100)
+    try:
+        parquet = parquet_file(fs, path, thrift_string_size_limit=META_THRIFT_STRING_LIMIT,
+                               thrift_container_size_limit=limit)
+        metadata = parquet.metadata
+        if metadata.num_row_groups > max(1, metadata.num_rows):
             raise DatasetFormatError(
-                f"{path}: unreadable Parquet ({exc}); the file is truncated or corrupt, restore it"
-            ) from exc
-        columns = [name for name in schema.names if not name.startswith("stats/")]
-        tables.append(read_parquet(fs, path, columns=columns))
+                f"{path}: {metadata.num_row_groups} row groups for {metadata.num_rows} rows; row groups without "
+                "rows are not something LeRobot writes. Rewrite the table with one row group per few rows"
+            )
+        names = columns(parquet.schema_arrow.names) if callable(columns) else columns
+        wanted = set(parquet.schema_arrow.names if names is None else names)
+        stored = inflated = 0
+        for k in range(metadata.num_row_groups):
+            group = metadata.row_group(k)
+            for c in range(group.num_columns):
+                chunk = group.column(c)
+                if chunk.path_in_schema.split(".")[0] in wanted:
+                    stored += chunk.total_compressed_size
+                    inflated += chunk.total_uncompressed_size
+        if inflated > META_MAX_UNCOMPRESSED_BYTES and inflated > META_MAX_COMPRESSION_RATIO * max(1, stored):
+            raise DatasetFormatError(
+                f"{path}: its columns inflate from {stored} stored bytes to {inflated} bytes; no LeRobot meta table "
+                "does that (a compression bomb). Restore the file from the source"
+            )
+        return parquet.read(columns=names)
+    except FileNotFoundError:
+        raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete") from None
+    except (pa.ArrowException, OSError) as exc:
+        limited = "Exceeded size limit" in str(exc)
+        raise DatasetFormatError(
+            f"{path}: the footer lists more than {limit} row groups or columns (info.json declares {declared} rows)"
+            "; restore the file or fix info.json" if limited else
+            f"{path}: unreadable Parquet ({exc}); the file is truncated or corrupt, restore it"
+        ) from exc
+
+
+def read_episodes(fs: fsspec.AbstractFileSystem, root_path: str, relative: list[str], *,
+                  declared: int = 0) -> pa.Table:
+    """The episodes table without its stats/* columns (as LeRobot's `load_episodes`)."""
+    tables = [
+        read_meta_parquet(fs, join(root_path, rel), declared=declared,
+                          columns=lambda names: [name for name in names if not name.startswith("stats/")])
+        for rel in relative
+    ]
     try:
         return pa.concat_tables(tables, promote_options="default")
     except pa.ArrowInvalid as exc:
         raise DatasetFormatError(
-            f"{posixpath.join(root_path, 'meta/episodes')}: episode files disagree on their schema ({exc})"
+            f"{join(root_path, 'meta/episodes')}: episode files disagree on their schema ({exc})"
         ) from exc
 
 
-def read_tasks(fs: fsspec.AbstractFileSystem, root_path: str) -> tuple[list[str], list[int]]:
+def read_tasks(fs: fsspec.AbstractFileSystem, root_path: str, *, declared: int = 0) -> tuple[list[str], list[int]]:
     """Task strings by row and the task_index each row claims.
 
     LeRobot looks a task up by row position, so a table whose rows are not in task_index order
     gives wrong task strings; callers compare the two."""
-    path = posixpath.join(root_path, "meta/tasks.parquet")
-    table = read_parquet(fs, path)
+    path = join(root_path, "meta/tasks.parquet")
+    table = read_meta_parquet(fs, path, declared=declared)
     names = [name for name in table.column_names if name != "task_index"]
     column = "task" if "task" in table.column_names else (names[0] if names else None)
     if column is None:
@@ -411,14 +791,19 @@ def read_tasks(fs: fsspec.AbstractFileSystem, root_path: str) -> tuple[list[str]
     return tasks, claimed
 
 
-def _unique_paths(template: str, chunks: np.ndarray, files: np.ndarray, **fmt: str) -> list[str]:
+def _unique_paths(template: PathTemplate, chunks: np.ndarray, files: np.ndarray, **fmt: str) -> list[str]:
     return list(_group_by_path(template, chunks, files, **fmt))
 
 
-def _group_by_path(template: str, chunks: np.ndarray, files: np.ndarray, **fmt: str) -> dict[str, np.ndarray]:
-    groups: dict[str, list[int]] = {}
-    for position, (chunk, file) in enumerate(zip(chunks.tolist(), files.tolist(), strict=True)):
-        path = template.format(chunk_index=int(chunk), file_index=int(file), **fmt)
-        groups.setdefault(path, []).append(position)
-    return {path: np.asarray(positions, dtype=np.int64) for path, positions in groups.items()}
+def _group_by_path(template: PathTemplate, chunks: np.ndarray, files: np.ndarray,
+                   **fmt: str) -> dict[str, np.ndarray]:
+    """Path -> positions of the episodes in it. Formats each distinct (chunk, file) pair once."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for position, pair in enumerate(zip(chunks.tolist(), files.tolist(), strict=True)):
+        groups.setdefault(pair, []).append(position)
+    by_path: dict[str, list[int]] = {}
+    for (chunk, file), positions in groups.items():
+        by_path.setdefault(template(chunk_index=int(chunk), file_index=int(file), **fmt), []).extend(positions)
+    return {path: np.asarray(sorted(positions) if len(groups) != len(by_path) else positions, dtype=np.int64)
+            for path, positions in by_path.items()}
 

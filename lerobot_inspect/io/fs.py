@@ -1,8 +1,12 @@
-"""Resolve a dataset root (local path or fsspec URL) to one filesystem and a path inside it.
+"""Filesystems for dataset roots: the one opener and guarded join, and fork safety.
 
 Every read in lerobot_inspect goes through fsspec so that local disks, HTTP servers and object
-stores share one code path. Two fsspec behaviours matter for a data loader and are handled here:
+stores share one code path. Three things matter for a data loader:
 
+- One opener, one join: `open_root` resolves a root (local path or fsspec URL) and `join` builds
+  every path below it, refusing any that would leave it (`..`, also percent-encoded, URLs,
+  control characters). Both live with the v3 layout in `lerobot_inspect.format.meta`, because
+  `DatasetMeta` opens its root and builds its paths through them; they are re-exported here.
 - HTTP roots must not cache or prefetch blocks: the byte index asks for exact spans, and a
   block cache would turn a 200 KB episode read into several MB. Random reads go through
   `RangeReader`, which sends one Range request per span; `open_root` also sets the
@@ -17,72 +21,14 @@ stores share one code path. Two fsspec behaviours matter for a data loader and a
 from __future__ import annotations
 
 import os
-import posixpath
-from typing import Any
 
 import fsspec
 from fsspec.asyn import AsyncFileSystem
 
-from lerobot_inspect.errors import FetchError, OptionError
+from lerobot_inspect.errors import FetchError
+from lerobot_inspect.format.meta import is_http, join, open_root
 
 __all__ = ["for_this_process", "is_http", "join", "open_root"]
-
-_HTTP_PROTOCOLS = ("http", "https")
-
-
-def open_root(
-    root: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
-) -> tuple[fsspec.AbstractFileSystem, str]:
-    """(filesystem, root path inside it) for a local path or any fsspec URL.
-
-    A plain path becomes the local filesystem with an absolute path, so later joins do not
-    depend on the working directory. HTTP roots keep their full URL as the path (that is how
-    fsspec's HTTP filesystem addresses files) and get block caching switched off.
-    """
-    if isinstance(root, os.PathLike):
-        root = os.fspath(root)
-    if not isinstance(root, str) or not root:
-        raise OptionError(f"root={root!r}; pass a local directory or an fsspec URL such as https://host/ds")
-    options = dict(storage_options or {})
-    protocol = _protocol_of(root)
-    if protocol in _HTTP_PROTOCOLS:
-        # Seekable files whose reads become exact Range requests: no read-ahead block cache.
-        # (block_size=0 would give a streaming, unseekable file, which parquet readers cannot use.)
-        options.setdefault("cache_type", "none")
-    try:
-        fs, path = fsspec.core.url_to_fs(root, **options)
-    except (ImportError, ValueError) as exc:
-        raise OptionError(
-            f"cannot open dataset root {root!r}: {exc}. For s3:// install s3fs, for hf:// install "
-            "huggingface_hub; local paths and http(s):// work out of the box."
-        ) from exc
-    if protocol in _HTTP_PROTOCOLS:
-        path = root.rstrip("/")
-    elif protocol in ("file", "local"):
-        path = os.path.abspath(path)
-    else:
-        path = path.rstrip("/") or path
-    return fs, path
-
-
-def join(root_path: str, rel: str) -> str:
-    """Join a path relative to the dataset root with '/', as every fsspec filesystem expects.
-
-    Works for URLs too (posixpath leaves `https://host` alone). A relative part that tries to
-    leave the root is refused, since a crafted info.json template could otherwise point anywhere.
-    """
-    rel = rel.replace("\\", "/").lstrip("/")
-    if rel.startswith("../") or "/../" in rel or rel == "..":
-        raise OptionError(f"path {rel!r} leaves the dataset root {root_path!r}; use a path below it")
-    if not rel:
-        return root_path
-    return posixpath.join(root_path.rstrip("/"), rel) if root_path else rel
-
-
-def is_http(fs: fsspec.AbstractFileSystem) -> bool:
-    """True for fsspec's HTTP filesystem, where we talk to the server ourselves to check ranges."""
-    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return any(p in _HTTP_PROTOCOLS for p in protocol)
 
 
 def for_this_process(fs: fsspec.AbstractFileSystem) -> fsspec.AbstractFileSystem:
@@ -102,9 +48,3 @@ def for_this_process(fs: fsspec.AbstractFileSystem) -> fsspec.AbstractFileSystem
             f"could not re-create the {type(fs).__name__} filesystem in process {os.getpid()} after a "
             f"fork: {exc}. Use DataLoader(multiprocessing_context='spawn') or a local root."
         ) from exc
-
-
-def _protocol_of(root: str) -> str:
-    if "://" not in root:
-        return "file"
-    return root.split("://", 1)[0].lower()
