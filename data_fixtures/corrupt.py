@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lerobot_inspect.probes.frames import shift_video_span
+
 __all__ = [
     "collapse_row_groups",
     "delete_file",
@@ -69,18 +71,11 @@ def edit_episodes_column(root: str | Path, column: str, episode: int, value: Any
     return str(path.relative_to(root))
 
 
-def shift_video_timestamps(root: str | Path, camera: str, episode: int, *, frames: int = 1) -> None:
+def shift_video_timestamps(root: str | Path, camera: str, episode: int, *, frames: int = 1) -> str:
     """Move an episode's from/to_timestamp by whole frames: the decoder returns a neighbour's frames
-    within tolerance, which is the silent failure the audit and the frames notebook must catch."""
-    fps = json.loads((Path(root) / "meta" / "info.json").read_text())["fps"]
-    path, table = _episode_table(Path(root))
-    for side in ("from", "to"):
-        column = f"videos/{camera}/{side}_timestamp"
-        values = table.column(column).to_pylist()
-        values[episode] = values[episode] + frames / fps
-        index = table.column_names.index(column)
-        table = table.set_column(index, table.schema.field(index), pa.array(values, type=pa.float64()))
-    pq.write_table(table, path, row_group_size=10)
+    within tolerance, which is the silent failure the audit and the frames notebook must catch.
+    The library's own `shift_video_span` (the demo seeds the same fault with it) does the edit."""
+    return shift_video_span(root, camera, episode, frames=frames)
 
 
 def _data_file_of(root: Path, episode: int) -> tuple[str, pa.Table, list[int]]:
@@ -275,3 +270,267 @@ def drop_last_frames(root: str | Path, relative: str, count: int) -> str:
 
 
 __all__ += ["drop_last_frames"]
+
+
+# ---------------------------------------------------------------------- hostile inputs (appended)
+def inflate_sample_count(root: str | Path, relative: str, *, pad_bytes: int = 16 << 20) -> int:
+    """Make an MP4's sample table claim one 1-byte sample per byte of the file, with tables that stay
+    consistent with each other (constant-size stsz, one-entry stts/ctts/stsc/stco): a parser that
+    expands run lengths allocates tens of bytes per claimed sample. `pad_bytes` of a `free` box are
+    appended so the claim fits the file. Returns the number of samples claimed."""
+    import struct
+
+    path = Path(root) / relative
+    data = bytearray(path.read_bytes())
+    data += struct.pack(">I4s", pad_bytes + 8, b"free") + bytes(pad_bytes)
+    mdat = next(start for kind, start, _ in _top_level_boxes(bytes(data)) if kind == "mdat")
+    first = mdat + 8
+    count = len(data) - first
+    stbl = "moov/trak/mdia/minf/stbl"
+    start, _ = _find_box(bytes(data), f"{stbl}/stsz")
+    struct.pack_into(">II", data, start + 12, 1, count)  # constant size 1, `count` samples
+    start, _ = _find_box(bytes(data), f"{stbl}/stts")
+    (delta,) = struct.unpack_from(">I", data, start + 20)
+    struct.pack_into(">III", data, start + 12, 1, count, delta)
+    try:
+        start, _ = _find_box(bytes(data), f"{stbl}/ctts")
+        struct.pack_into(">III", data, start + 12, 1, count, 0)
+    except ValueError:
+        pass
+    start, _ = _find_box(bytes(data), f"{stbl}/stsc")
+    struct.pack_into(">IIII", data, start + 12, 1, 1, count, 1)
+    try:
+        start, _ = _find_box(bytes(data), f"{stbl}/stco")
+        struct.pack_into(">II", data, start + 12, 1, first)
+    except ValueError:
+        start, _ = _find_box(bytes(data), f"{stbl}/co64")
+        struct.pack_into(">IQ", data, start + 12, 1, first)
+    path.write_bytes(bytes(data))
+    return count
+
+
+def append_empty_boxes(root: str | Path, relative: str, *, count: int = 3000,
+                       box_size: int = (256 << 10) + 16) -> int:
+    """Append `count` top-level `free` boxes of `box_size` bytes of zeros, written sparsely (the file
+    is large, the disk use is not): a box walk that keeps what it read for each header holds
+    count x its read size. Returns the new file size."""
+    import struct
+
+    path = Path(root) / relative
+    with open(path, "r+b") as handle:
+        end = handle.seek(0, 2)
+        for k in range(count):
+            handle.seek(end + k * box_size)
+            handle.write(struct.pack(">I4s", box_size, b"free"))
+        handle.truncate(end + count * box_size)
+    return end + count * box_size
+
+
+def parquet_with_empty_row_groups(path: str | Path, table: Any, *, count: int = 100_000) -> str:
+    """Rewrite a Parquet file as its rows followed by `count` empty row groups: a small file whose
+    footer costs a reader hundreds of MB to describe."""
+    path = Path(path)
+    empty = table.slice(0, 0)
+    with pq.ParquetWriter(path, table.schema) as writer:
+        writer.write_table(table)
+        for _ in range(count):
+            writer.write_table(empty)
+    return str(path)
+
+
+def huge_json(path: str | Path, *, size: int = 400 << 20) -> str:
+    """A JSON object of `size` bytes (one long string value), written without holding it in memory."""
+    path = Path(path)
+    with open(path, "w") as handle:
+        handle.write('{"codebase_version": "v3.0", "padding": "')
+        chunk = "x" * (1 << 20)
+        for _ in range(size >> 20):
+            handle.write(chunk)
+        handle.write('"}')
+    return str(path)
+
+
+__all__ += ["append_empty_boxes", "huge_json", "inflate_sample_count", "parquet_with_empty_row_groups"]
+
+
+# ---------------------------------------------------------------------- content faults (appended)
+def _vector_column(table: pa.Table, column: str) -> tuple[np.ndarray, pa.DataType]:
+    """A scalar or fixed-size-list column as a (rows, dims) float64 array, and its Arrow type."""
+    kind = table.schema.field(column).type
+    chunked = table.column(column).combine_chunks()
+    if pa.types.is_fixed_size_list(kind):
+        flat = chunked.values.slice(chunked.offset * kind.list_size, len(chunked) * kind.list_size)
+        return flat.to_numpy(zero_copy_only=False).astype(np.float64).reshape(len(chunked), kind.list_size), kind
+    return chunked.to_numpy(zero_copy_only=False).astype(np.float64)[:, None], kind
+
+
+def _vector_array(values: np.ndarray, kind: pa.DataType, null_rows: np.ndarray | None = None) -> pa.Array:
+    if pa.types.is_fixed_size_list(kind):
+        child = pa.array(values.reshape(-1).astype(kind.value_type.to_pandas_dtype()), type=kind.value_type)
+        mask = None if null_rows is None else pa.array(null_rows)
+        return pa.FixedSizeListArray.from_arrays(child, kind.list_size, mask=mask)
+    return pa.array(values[:, 0].astype(kind.to_pandas_dtype()), type=kind,
+                    mask=None if null_rows is None else null_rows)
+
+
+def edit_rows(root: str | Path, episode: int, column: str, edit: Any, *, null_frames: Any = None,
+              recompute_stats: bool = False) -> str:
+    """Apply `edit(values: (frames, dims) float64) -> same` to one episode's rows of a numeric
+    column (scalar or fixed-size list), optionally turning the rows at `null_frames` into nulls.
+    `recompute_stats=True` then rewrites the episode stats and stats.json from the data, as LeRobot's
+    writer would have computed them from glitched rows. Returns the data file's relative path."""
+    root = Path(root)
+    relative, table, sizes = _data_file_of(root, episode)
+    rows = np.flatnonzero(table.column("episode_index").to_numpy() == episode)
+    values, kind = _vector_column(table, column)
+    values[rows] = edit(values[rows].copy())
+    null_rows = None
+    if null_frames is not None:
+        null_rows = np.zeros(table.num_rows, dtype=bool)
+        null_rows[rows[np.asarray(null_frames, dtype=np.int64)]] = True
+    index = table.column_names.index(column)
+    table = table.set_column(index, table.schema.field(index), _vector_array(values, kind, null_rows))
+    _write_row_groups(root / relative, table, sizes)
+    if recompute_stats:
+        recompute_numeric_stats(root)
+    return relative
+
+
+def recompute_numeric_stats(root: str | Path) -> None:
+    """Rewrite the stats/<feature>/* columns of meta/episodes and meta/stats.json for every numeric
+    non-camera feature from the data rows (the generator's formulas), leaving camera stats alone."""
+    from data_fixtures.generator import _aggregate_stats, _feature_stats, _jsonable
+
+    root = Path(root)
+    info = json.loads((root / "meta" / "info.json").read_text())
+    numeric = [name for name, f in info["features"].items() if f["dtype"] not in ("video", "image", "string")]
+    data = pa.concat_tables(pq.read_table(p) for p in sorted((root / "data").glob("chunk-*/file-*.parquet")))
+    path, episodes = _episode_table(root)
+    starts = episodes.column("dataset_from_index").to_numpy()
+    stops = episodes.column("dataset_to_index").to_numpy()
+    stats_json = json.loads((root / "meta" / "stats.json").read_text())
+    for name in numeric:
+        values, _ = _vector_column(data, name)
+        if info["features"][name]["dtype"] == "bool":
+            values = values.astype(bool)
+        per_episode = [_feature_stats(values[int(a):int(b)], 0, False) for a, b in zip(starts, stops, strict=True)]
+        for stat in per_episode[0]:
+            column = f"stats/{name}/{stat}"
+            if column not in episodes.column_names:
+                continue
+            index = episodes.column_names.index(column)
+            field = episodes.schema.field(index)
+            episodes = episodes.set_column(index, field, pa.array([s[stat].tolist() for s in per_episode],
+                                                                  type=field.type))
+        stats_json[name] = _jsonable(_aggregate_stats(per_episode))
+    pq.write_table(episodes, path, row_group_size=10)
+    (root / "meta" / "stats.json").write_text(json.dumps(stats_json, indent=4))
+
+
+def spike_value(root: str | Path, episode: int, column: str, frame: int, dim: int, *, by: float = 1e5) -> str:
+    """One frame of one dimension jumps by `by` and comes back (a sensor glitch); stats follow the
+    rows, as the writer computed them."""
+    def edit(values: np.ndarray) -> np.ndarray:
+        values[frame, dim] += by
+        return values
+
+    return edit_rows(root, episode, column, edit, recompute_stats=True)
+
+
+def freeze_values(root: str | Path, episode: int, column: str, start: int, stop: int) -> str:
+    """Frames [start, stop) of an episode repeat frame `start`'s value in every dimension (a stalled
+    stream); stats follow the rows."""
+    def edit(values: np.ndarray) -> np.ndarray:
+        values[start:stop] = values[start]
+        return values
+
+    return edit_rows(root, episode, column, edit, recompute_stats=True)
+
+
+def swap_episode_values(root: str | Path, a: int, b: int, columns: list[str]) -> str:
+    """Swap the values of `columns` between the first min(len a, len b) frames of episodes a and b,
+    in one data file, leaving the id columns (index, episode_index, frame_index, timestamp) and the
+    stored stats as they were: a writer that mixed up two episodes' buffers."""
+    root = Path(root)
+    relative, table, sizes = _data_file_of(root, a)
+    if _data_file_of(root, b)[0] != relative:
+        raise ValueError(f"episodes {a} and {b} are in different data files")
+    episode = table.column("episode_index").to_numpy()
+    rows_a, rows_b = np.flatnonzero(episode == a), np.flatnonzero(episode == b)
+    n = min(len(rows_a), len(rows_b))
+    for column in columns:
+        values, kind = _vector_column(table, column)
+        values[rows_a[:n]], values[rows_b[:n]] = values[rows_b[:n]].copy(), values[rows_a[:n]].copy()
+        index = table.column_names.index(column)
+        table = table.set_column(index, table.schema.field(index), _vector_array(values, kind))
+    _write_row_groups(root / relative, table, sizes)
+    return relative
+
+
+def edit_stats_json(root: str | Path, edit: Any) -> str:
+    """Replace meta/stats.json's text with `edit(text)` (None deletes the file)."""
+    path = Path(root) / "meta" / "stats.json"
+    text = edit(path.read_text())
+    if text is None:
+        path.unlink()
+    else:
+        path.write_text(text)
+    return "meta/stats.json"
+
+
+def edit_feature(root: str | Path, feature: str, **changes: Any) -> str:
+    """Change keys of one feature in meta/info.json; keys starting with `video.` go into its info."""
+    info = json.loads((Path(root) / "meta" / "info.json").read_text())
+    spec = info["features"][feature]
+    for key, value in changes.items():
+        (spec.setdefault("info", {}) if key.startswith("video.") else spec)[key] = value
+    return edit_info(root, features=info["features"])
+
+
+def swap_episode_ranges(root: str | Path, a: int, b: int) -> str:
+    """Swap dataset_from_index / dataset_to_index between two episodes of meta/episodes (lengths
+    stay): each now points at the other's rows."""
+    path, table = _episode_table(Path(root))
+    for column in ("dataset_from_index", "dataset_to_index"):
+        values = table.column(column).to_pylist()
+        values[a], values[b] = values[b], values[a]
+        index = table.column_names.index(column)
+        field = table.schema.field(index)
+        table = table.set_column(index, field, pa.array(values, type=field.type))
+    pq.write_table(table, path, row_group_size=10)
+    return str(path.relative_to(root))
+
+
+def freeze_video_frames(root: str | Path, camera: str, episode: int, start: int, count: int) -> str:
+    """Re-encode the MP4 holding `episode` with frames [start, start + count) of that episode all
+    showing frame `start` (a camera that stalled); every episode of the file is re-encoded with the
+    file's codec, GOP and fps, so only the pixels of that span change. Returns the MP4's path."""
+    import av
+
+    from data_fixtures.generator import _encode_episode_mp4, _write_video_file
+
+    root = Path(root)
+    info = json.loads((root / "meta" / "info.json").read_text())
+    fps, spec = info["fps"], info["features"][camera]["info"]
+    _, episodes = _episode_table(root)
+    chunk = episodes.column(f"videos/{camera}/chunk_index").to_pylist()
+    file = episodes.column(f"videos/{camera}/file_index").to_pylist()
+    relative = info["video_path"].format(video_key=camera, chunk_index=chunk[episode], file_index=file[episode])
+    in_file = [e for e in range(episodes.num_rows) if (chunk[e], file[e]) == (chunk[episode], file[episode])]
+    lengths = [int(episodes.column("length")[e].as_py()) for e in in_file]
+    with av.open(str(root / relative)) as source:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in source.decode(source.streams.video[0])])
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    k = in_file.index(episode)
+    first = int(bounds[k]) + start
+    frames[first:first + count] = frames[first]
+    codec = "h264" if spec.get("video.codec") == "h264" else "av1"
+    mp4s = [_encode_episode_mp4(frames[int(bounds[i]):int(bounds[i + 1])], codec=codec, fps=fps,
+                                gop=int(spec.get("video.g", 2)), crf=int(spec.get("video.crf", 30)))
+            for i in range(len(in_file))]
+    _write_video_file(str(root / relative), mp4s, lengths)
+    return relative
+
+
+__all__ += ["edit_feature", "edit_rows", "edit_stats_json", "freeze_values", "freeze_video_frames",
+            "recompute_numeric_stats", "spike_value", "swap_episode_ranges", "swap_episode_values"]

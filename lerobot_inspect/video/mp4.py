@@ -10,7 +10,10 @@ duration), so `pts` here equals the packet pts FFmpeg, PyAV and TorchCodec repor
 
 Anything we cannot index exactly (fragmented files, truncated or inconsistent tables) raises
 `Mp4ParseError` naming the file and the box; loops are bounded by byte counts, so corrupt input
-cannot hang the parser.
+cannot hang the parser. Memory is bounded by the bytes really present: every table's entry count
+is checked against its box's payload before anything is allocated, a constant-size `stsz` (which
+has no per-sample entries) may not claim more samples than moov has bytes, box counts are capped,
+and the bytes fetched while walking the top level are not all kept.
 """
 
 from __future__ import annotations
@@ -45,7 +48,13 @@ ReadRange = Callable[[int, int], bytes]
 _FRAGMENT_BOXES = frozenset({"moof", "mfra", "sidx", "styp"})
 # Top-level boxes whose payload a demuxer skips by seeking: only their header must be readable.
 _SKIPPED_PAYLOAD = frozenset({"mdat", "free", "skip", "wide"})
-_MAX_TOP_LEVEL_BOXES = 100_000
+_MAX_TOP_LEVEL_BOXES = 1024
+"""An MP4 from a camera or FFmpeg has 3 to 6 top-level boxes (ftyp, moov, free, mdat, ...)."""
+_MAX_CHILD_BOXES = 1024
+"""Children of one container box (moov holds mvhd, a few trak and udta; stbl holds ~8 tables)."""
+_MAX_MOOV_BYTES = 256 << 20
+"""moov costs ~10-16 bytes per frame: 256 MiB is over ten million frames in one file."""
+_MAX_EDITS = 1024
 _HEADER_MAX = 16
 
 
@@ -134,6 +143,9 @@ class _Source:
         self.chunk = chunk
         self.segments: list[tuple[int, bytes]] = []
         self.n_reads = 0
+        # Fetched bytes kept for later gets: a walk over many large skipped boxes fetches `chunk`
+        # bytes per box header, and keeping all of them held count x chunk bytes.
+        self.budget = max(4 * chunk, 8 << 20)
 
     def get(self, start: int, stop: int) -> bytes:
         if start < 0 or stop > self.file_size or start > stop:
@@ -155,6 +167,9 @@ class _Source:
             )
         data = bytes(data)
         self.segments.append((start, data))
+        held = sum(len(d) for _, d in self.segments)
+        while held > self.budget and len(self.segments) > 1:
+            held -= len(self.segments.pop(0)[1])  # oldest first; a later get refetches if needed
         return data[: stop - start]
 
 
@@ -196,8 +211,14 @@ def _box_header(buf: bytes, pos: int, stop: int, name: str, parent: str) -> tupl
 def _children(buf: bytes, start: int, stop: int, name: str, parent: str) -> dict[str, list[tuple[int, int]]]:
     """Child boxes of a container as {type: [(payload_start, end), ...]}; bounded by bytes."""
     out: dict[str, list[tuple[int, int]]] = {}
-    pos = start
+    pos, n = start, 0
     while pos < stop:
+        n += 1
+        if n > _MAX_CHILD_BOXES:
+            raise Mp4ParseError(
+                f"{name}: {parent} holds more than {_MAX_CHILD_BOXES} child boxes; no MP4 writer makes that "
+                "(corrupt or crafted file)"
+            )
         box_type, payload, end = _box_header(buf, pos, stop, name, parent)
         out.setdefault(box_type, []).append((payload, end))
         pos = end
@@ -233,8 +254,15 @@ class _Payload:
         return struct.unpack_from(fmt, self.buf, self.need(offset, struct.calcsize(fmt)))
 
     def array(self, dtype: str, offset: int, count: int, width: int) -> np.ndarray:
-        """`count` records of `width` big-endian items of `dtype` as a (count, width) array."""
+        """`count` records of `width` big-endian items of `dtype` as a (count, width) array; a count
+        the payload cannot hold is refused before anything is allocated."""
         itemsize = np.dtype(dtype).itemsize
+        if offset + count * width * itemsize > self.stop - self.start:
+            raise Mp4ParseError(
+                f"{self.name}: box {self.box!r} claims {count} entries of {width * itemsize} bytes but its payload "
+                f"holds {max(0, self.stop - self.start - offset)} bytes after its header fields; the file is "
+                "truncated or corrupt"
+            )
         at = self.need(offset, count * width * itemsize)
         flat = np.frombuffer(self.buf, dtype=dtype, count=count * width, offset=at)
         return flat.reshape(count, width)
@@ -257,7 +285,10 @@ def _walk_top_level(src: _Source) -> tuple[list[tuple[str, int, int]], bytes, in
     size_total = src.file_size
     while pos < size_total:
         if len(boxes) >= _MAX_TOP_LEVEL_BOXES:
-            raise Mp4ParseError(f"{src.name}: more than {_MAX_TOP_LEVEL_BOXES} top-level boxes")
+            raise Mp4ParseError(
+                f"{src.name}: more than {_MAX_TOP_LEVEL_BOXES} top-level boxes (an MP4 has a handful: ftyp, moov, "
+                "mdat, ...); the file is corrupt or crafted. Re-encode or remux it"
+            )
         head = src.get(pos, min(size_total, pos + _HEADER_MAX))
         box_type, box_end = _top_level_box(head, pos, size_total, src.name)
         if box_type in _FRAGMENT_BOXES:
@@ -270,6 +301,11 @@ def _walk_top_level(src: _Source) -> tuple[list[tuple[str, int, int]], bytes, in
         if box_type == "moov":
             if moov is not None:
                 raise Mp4ParseError(f"{src.name}: two moov boxes (second at byte {pos})")
+            if box_end - pos > _MAX_MOOV_BYTES:
+                raise Mp4ParseError(
+                    f"{src.name}: moov box of {box_end - pos} bytes at byte {pos}; more than {_MAX_MOOV_BYTES >> 20} "
+                    "MiB of sample tables is not one camera's video (corrupt box size?)"
+                )
             moov = src.get(pos, box_end)
             moov_start = pos
         pos = box_end
@@ -331,7 +367,7 @@ def _parse_trak(buf: bytes, start: int, stop: int, name: str, movie_timescale: i
     where = f"track {track_id} stbl"
 
     codec, width, height = _parse_stsd(_Payload(buf, *_one(stbl, "stsd", name, where), name, "stsd"))
-    size = _parse_sizes(buf, stbl, name, where, file_size)
+    size = _parse_sizes(buf, stbl, name, where, file_size, len(buf))
     n = size.shape[0]
     duration, dts = _parse_stts(_Payload(buf, *_one(stbl, "stts", name, where), name, "stts"), n)
     cts = np.zeros(n, dtype=np.int64)
@@ -389,13 +425,19 @@ def _parse_stsd(p: _Payload) -> tuple[str, int, int]:
     return fourcc.decode("latin-1"), int(width), int(height)
 
 
-def _parse_sizes(buf: bytes, stbl: dict, name: str, where: str, file_size: int) -> np.ndarray:
+def _parse_sizes(buf: bytes, stbl: dict, name: str, where: str, file_size: int, moov_bytes: int) -> np.ndarray:
     if "stsz" in stbl:
         p = _Payload(buf, *stbl["stsz"][0], name, "stsz")
         constant, count = p.unpack(">II", 4)
         if constant:
-            if count > file_size // max(1, constant) + 1:
-                raise Mp4ParseError(f"{name}: {where} stsz claims {count} samples of {constant} bytes")
+            # No per-sample entries to bound the count by, and every table below expands to one
+            # value per sample (~60 bytes each): a video track stores at least a byte of moov per
+            # sample elsewhere, so more samples than moov has bytes is a crafted claim.
+            if count > file_size // max(1, constant) + 1 or count > moov_bytes:
+                raise Mp4ParseError(
+                    f"{name}: {where} stsz claims {count} samples of {constant} bytes, more than the file "
+                    f"({file_size} bytes) or its moov ({moov_bytes} bytes) can describe; the file is corrupt"
+                )
             return np.full(count, constant, dtype=np.int64)
         return p.array(">u4", 12, count, 1)[:, 0].astype(np.int64)
     if "stz2" in stbl:
@@ -494,6 +536,8 @@ def _edit_shift(p: _Payload, movie_timescale: int, media_timescale: int, name: s
     version, _ = p.full_box()
     (entries,) = p.unpack(">I", 4)
     fmt, width = (">Qqhh", 20) if version == 1 else (">Iihh", 12)
+    if entries > _MAX_EDITS:
+        raise Mp4ParseError(f"{name}: edit list with {entries} entries; only one media edit is supported")
     empty = 0
     normal: list[int] = []
     for i in range(entries):
