@@ -1,66 +1,67 @@
-"""Inspect, load and debug LeRobot v3 datasets: map-style and streaming loaders, MP4 byte index,
-and the probes behind the notebooks. The public API is `__all__`; everything else is internal."""
+"""Inspect, load and debug LeRobot v3 datasets: map-style and streaming loaders, an MP4 byte index,
+an audit, and the probes behind the notebooks.
 
-from lerobot_inspect.errors import (
-    DatasetFormatError,
-    DecodeError,
-    FetchError,
-    FragmentedMp4Error,
-    FrameTimestampError,
-    IndexStaleError,
-    LeRobotInspectError,
-    Mp4ParseError,
-    OptionError,
-    ResumeError,
-)
-from lerobot_inspect.format import DatasetMeta, Finding, validate
-from lerobot_inspect.io import ByteCache, RangeReader, open_root
-from lerobot_inspect.loaders.map_dataset import MapDataset
-from lerobot_inspect.loaders.pool import randomness_fraction
-from lerobot_inspect.probes.audit import audit_dataset
-from lerobot_inspect.probes.resume import resume_comparison
-from lerobot_inspect.loaders.sampler import EpisodeAwareSampler, compute_sampler_state
-from lerobot_inspect.loaders.streaming import StreamingDataset
-from lerobot_inspect.video import ByteIndex, build_byte_index, parse_mp4
-from lerobot_inspect.video.index_io import load_or_build_index
-from lerobot_inspect.video.reader import VideoReader
-from lerobot_inspect.video.remote import ByteIndexVideoReader, make_video_reader
-from lerobot_inspect.loaders.windows import delta_indices, query_indices
+The public API is `__all__`: the datasets, the sampler, metadata and validation, the error tree's
+usual catches, and the report entry point. Everything else lives in subpackages (`loaders`,
+`video`, `io`, `format`, `probes`, `charts`, `report`) and may change without notice. Names load on
+first use, so `import lerobot_inspect` (and the CLI's `--help`) does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ByteCache",
-    "ByteIndex",
-    "ByteIndexVideoReader",
-    "DatasetFormatError",
-    "DatasetMeta",
-    "DecodeError",
-    "EpisodeAwareSampler",
-    "FetchError",
-    "Finding",
-    "FragmentedMp4Error",
-    "FrameTimestampError",
-    "IndexStaleError",
-    "LeRobotInspectError",
-    "MapDataset",
-    "Mp4ParseError",
-    "OptionError",
-    "RangeReader",
-    "ResumeError",
-    "StreamingDataset",
-    "VideoReader",
-    "__version__",
-    "audit_dataset",
-    "build_byte_index",
-    "compute_sampler_state",
-    "delta_indices",
-    "load_or_build_index",
-    "make_video_reader",
-    "open_root",
-    "parse_mp4",
-    "query_indices",
-    "randomness_fraction",
-    "resume_comparison",
-    "validate",
-]
+# public name -> module that defines it
+_EXPORTS = {
+    "MapDataset": "lerobot_inspect.loaders.map_dataset",
+    "StreamingDataset": "lerobot_inspect.loaders.streaming",
+    "DatasetsPipeline": "lerobot_inspect.loaders.datasets_pipeline",
+    "EpisodeAwareSampler": "lerobot_inspect.loaders.sampler",
+    "DatasetMeta": "lerobot_inspect.format.meta",
+    "Finding": "lerobot_inspect.format.validate",
+    "validate": "lerobot_inspect.format.validate",
+    "build_report": "lerobot_inspect.report",
+    "LeRobotInspectError": "lerobot_inspect.errors",
+    "OptionError": "lerobot_inspect.errors",
+    "DatasetFormatError": "lerobot_inspect.errors",
+    "DecodeError": "lerobot_inspect.errors",
+    "FetchError": "lerobot_inspect.errors",
+    "ResumeError": "lerobot_inspect.errors",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+if TYPE_CHECKING:
+    from lerobot_inspect.errors import (
+        DatasetFormatError,
+        DecodeError,
+        FetchError,
+        LeRobotInspectError,
+        OptionError,
+        ResumeError,
+    )
+    from lerobot_inspect.format.meta import DatasetMeta
+    from lerobot_inspect.format.validate import Finding, validate
+    from lerobot_inspect.loaders.datasets_pipeline import DatasetsPipeline
+    from lerobot_inspect.loaders.map_dataset import MapDataset
+    from lerobot_inspect.loaders.sampler import EpisodeAwareSampler
+    from lerobot_inspect.loaders.streaming import StreamingDataset
+    from lerobot_inspect.report import build_report
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lerobot_inspect' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    submodules = [name for name, value in globals().items()
+                  if getattr(value, "__name__", "").startswith(f"{__name__}.") and name == value.__name__.split(".")[-1]]
+    return sorted({*__all__, *submodules})

@@ -28,6 +28,7 @@ __all__ = [
     "Mp4ParseError",
     "OptionError",
     "ResumeError",
+    "check_int",
     "check_option",
 ]
 
@@ -38,7 +39,24 @@ REPORT_BUG = (
 
 
 class LeRobotInspectError(Exception):
-    """Root of every error raised on purpose by lerobot_inspect."""
+    """Root of every error raised on purpose by lerobot_inspect.
+
+    Besides the message, an error carries where it happened and what to do as fields (`file`,
+    `episode`, `camera`, `fix`, and a stable `code` where the audit has one), so the audit and the
+    notebooks show them without parsing the text back."""
+
+    def __init__(self, message: str = "", *, file: str | None = None, episode: int | None = None,
+                 camera: str | None = None, fix: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.file = file
+        self.episode = episode
+        self.camera = camera
+        self.fix = fix
+        self.code = code
+
+    def __reduce__(self) -> tuple:
+        # DataLoader workers and multiprocessing pickle errors: keep the fields, not only the text.
+        return (type(self), self.args, self.__dict__)
 
 
 class OptionError(LeRobotInspectError, ValueError):
@@ -82,3 +100,19 @@ def check_option(name: str, value: object, allowed: tuple[object, ...]) -> None:
     if value not in allowed:
         choices = ", ".join(repr(a) for a in allowed)
         raise OptionError(f"{name}={value!r}; choose one of {choices}")
+
+
+# Options that count things (epochs, seeds, samples) stay far below this; a larger value is a bug
+# in the caller (or a crafted state dict), and numpy would overflow on it later, far from the cause.
+MAX_INT_OPTION = 2**62
+
+
+def check_int(name: str, value: object, *, minimum: int = 0, maximum: int = MAX_INT_OPTION) -> int:
+    """An integer option in [minimum, maximum] as a Python int; bools and floats are refused,
+    because `True` or `2.0` for a count is always a slip."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not minimum <= value <= maximum:
+        bound = f">= {minimum}" if maximum == MAX_INT_OPTION else f"in [{minimum}, {maximum}]"
+        raise OptionError(f"{name}={value!r}; it must be an integer {bound}")
+    return int(value)

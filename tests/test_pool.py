@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lerobot_inspect.errors import OptionError, ResumeError
 from lerobot_inspect.loaders.pool import (
+    ResumeAt,
     check_state,
     consumer_frame_counts,
     consumer_plan,
@@ -222,8 +223,8 @@ def test_state_round_trip_and_refusals():
     run = dict(seed=3, episode_lengths=lengths, world_size=2, num_workers=2, batch_size=4, pool_size=8, shuffle=True)
     state = make_state(epoch=5, samples_seen=16, **run)
     assert all(isinstance(v, int) for v in state.values()) and state["format"] == 1
-    assert check_state(state, **run) == (5, 16)
-    assert check_state(make_state(epoch=5, samples_seen=60, **run), **run) == (6, 0)
+    assert check_state(state, **run) == ResumeAt(5, 16)
+    assert check_state(make_state(epoch=5, samples_seen=60, **run), **run) == ResumeAt(6, 0)
     with pytest.raises(ResumeError, match="another dataset"):
         check_state(state, **{**run, "episode_lengths": np.array([10, 30, 20])})
     with pytest.raises(ResumeError, match="seed=4 but the checkpoint used 3"):
@@ -231,9 +232,9 @@ def test_state_round_trip_and_refusals():
     with pytest.raises(ResumeError, match="world_size=1 but the checkpoint was taken mid-epoch"):
         check_state(state, **{**run, "world_size": 1})
     at_boundary = make_state(epoch=5, samples_seen=0, **run)
-    assert check_state(at_boundary, **{**run, "world_size": 1, "batch_size": 8}) == (5, 0)
+    assert check_state(at_boundary, **{**run, "world_size": 1, "batch_size": 8}) == ResumeAt(5, 0)
     assert check_state(make_state(epoch=1, samples_seen=4, **{**run, "num_workers": 0}),
-                       **{**run, "num_workers": 1}) == (1, 4)
+                       **{**run, "num_workers": 1}) == ResumeAt(1, 4)
     with pytest.raises(ResumeError, match="format"):
         check_state({**state, "format": 2}, **run)
     with pytest.raises(ResumeError, match="lacks"):
@@ -266,6 +267,6 @@ def test_frames_in_order_is_part_of_the_state():
     common = dict(seed=0, episode_lengths=lengths, world_size=1, num_workers=0, batch_size=1, pool_size=2,
                   shuffle=True)
     state = make_state(epoch=0, samples_seen=4, frames_in_order=True, **common)
-    assert check_state(state, frames_in_order=True, **common) == (0, 4)
+    assert check_state(state, frames_in_order=True, **common) == ResumeAt(0, 4)
     with pytest.raises(ResumeError, match="frames_in_order"):
         check_state(state, frames_in_order=False, **common)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import shutil
 from collections import Counter
@@ -16,7 +15,8 @@ from torch.utils.data import DataLoader
 from data_fixtures import cached_dataset, decode_frame_code
 from lerobot_inspect import MapDataset, OptionError, ResumeError
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.loaders.streaming import StreamingDataset, resolve_rank
+from lerobot_inspect.loaders.datasets_pipeline import DatasetsPipeline
+from lerobot_inspect.loaders.streaming import StreamingDataset, open_stream, resolve_rank
 from lerobot_inspect.video.reader import VideoReader
 
 FPS = 30
@@ -176,7 +176,9 @@ def test_rank_comes_from_arguments_then_environment(monkeypatch):
 
 def test_bad_options_are_refused(tiny_root):
     with pytest.raises(OptionError, match="pipeline='arrow'"):
-        StreamingDataset(tiny_root, pipeline="arrow")
+        open_stream(tiny_root, pipeline="arrow")
+    with pytest.raises(OptionError, match="epoch"):
+        StreamingDataset(tiny_root).set_epoch(10**30)
     with pytest.raises(OptionError, match="pool_size"):
         StreamingDataset(tiny_root, pool_size=0)
     with pytest.raises(OptionError, match="outside"):
@@ -185,15 +187,16 @@ def test_bad_options_are_refused(tiny_root):
         StreamingDataset(tiny_root, delta_timestamps={"not_a_key": [0.0]})
 
 
-def test_datasets_pipeline_is_delegated_or_named(tiny_root):
-    if importlib.util.find_spec("lerobot_inspect.loaders.datasets_pipeline") is None:
-        with pytest.raises(OptionError, match="streaming_hf"):
-            StreamingDataset(tiny_root, pipeline="datasets")
-        return
-    dataset = StreamingDataset(tiny_root, pipeline="datasets", shuffle=False, decode_video=False, episodes=[1])
+def test_open_stream_builds_either_pipeline_from_the_same_options(tiny_root):
+    pool = open_stream(tiny_root, pipeline="pool", shuffle=False, decode_video=False, episodes=[1])
+    hf = open_stream(tiny_root, pipeline="datasets", shuffle=False, decode_video=False, episodes=[1])
+    assert isinstance(pool, StreamingDataset) and isinstance(hf, DatasetsPipeline)
     meta = DatasetMeta.open(tiny_root)
     expected = list(range(int(meta.dataset_from_index[1]), int(meta.dataset_to_index[1])))
-    assert [int(s["index"]) for s in dataset] == expected
+    assert [int(s["index"]) for s in pool] == expected
+    assert [int(s["index"]) for s in hf] == expected
+    with pytest.raises(OptionError, match="frames_in_order"):
+        open_stream(tiny_root, pipeline="datasets", frames_in_order=True)
 
 
 # ---------------------------------------------------------------------- decoding and I/O
@@ -361,14 +364,16 @@ def resume_every_step(root, *, world_size, num_workers, batch_size, stride=1, **
     samples_seen = 0
     for step in range(steps):
         if step % stride == 0:
-            state = make(0).state_dict(samples_seen=samples_seen, num_workers=num_workers)
+            by_samples = make(0).state_dict(samples_seen=samples_seen, num_workers=num_workers)
+            by_step = make(0).state_dict(step=step)  # what a training loop has; worker count unknown
             for rank in range(world_size):
-                dataset = make(rank)
-                dataset.load_state_dict(state)
-                got = loader_indices(dataset, num_workers=num_workers, batch_size=batch_size)
-                assert got == full[rank][step:], (
-                    f"rank {rank} resumed after step {step} (samples_seen={samples_seen}, state={state}) "
-                    "repeated or lost batches")
+                for state in (by_samples, by_step):
+                    dataset = make(rank)
+                    dataset.load_state_dict(state)
+                    got = loader_indices(dataset, num_workers=num_workers, batch_size=batch_size)
+                    assert got == full[rank][step:], (
+                        f"rank {rank} resumed after step {step} (samples_seen={samples_seen}, state={state}) "
+                        "repeated or lost batches")
         samples_seen += sum(len(batches[step]) for batches in full if step < len(batches))
     return full
 
@@ -455,3 +460,44 @@ def test_foreign_or_ambiguous_states_are_refused(tiny_root):
     # An epoch boundary may change the layout: the next epoch is recomputed for it.
     boundary = StreamingDataset(tiny_root, seed=7, batch_size=4).state_dict(samples_seen=0)
     StreamingDataset(tiny_root, seed=7, batch_size=2, rank=1, world_size=2).load_state_dict(boundary)
+
+
+def test_resume_by_step_at_the_end_of_an_epoch_starts_the_next(tiny_root):
+    """A training loop checkpoints after its last step (short tail batches included): the resumed
+    loader starts the next epoch, whatever the worker count."""
+    for num_workers in (0, 2):
+        dataset = StreamingDataset(tiny_root, seed=7, batch_size=4, decode_video=False)
+        steps = int(dataset.rank_batch_counts(num_workers=num_workers).max())
+        resumed = StreamingDataset(tiny_root, seed=7, batch_size=4, decode_video=False)
+        resumed.load_state_dict(dataset.state_dict(step=steps))
+        next_epoch = StreamingDataset(tiny_root, seed=7, batch_size=4, decode_video=False)
+        next_epoch.set_epoch(1)
+        assert (loader_indices(resumed, num_workers=num_workers, batch_size=4)
+                == loader_indices(next_epoch, num_workers=num_workers, batch_size=4))
+    with pytest.raises(ResumeError, match="past this epoch"):
+        resumed = StreamingDataset(tiny_root, seed=7, batch_size=4, decode_video=False)
+        resumed.load_state_dict(dataset.state_dict(step=steps + 1))
+        next(iter(resumed))
+    with pytest.raises(OptionError, match="exactly one"):
+        dataset.state_dict(step=1, samples_seen=4)
+
+
+def test_a_state_from_another_selection_of_the_same_lengths_is_refused():
+    root = cached_dataset(episodes=4, length_range=(6, 6), cameras=0, seed=5)
+    meta = DatasetMeta.open(root)
+    assert len(set(meta.lengths.tolist())) == 1, "the selections must have the same lengths"
+    saved = StreamingDataset(meta, episodes=[0, 1], seed=1, decode_video=False).state_dict(samples_seen=2)
+    other = StreamingDataset(meta, episodes=[2, 3], seed=1, decode_video=False)
+    with pytest.raises(ResumeError, match="episode selection"):
+        other.load_state_dict(saved)
+    StreamingDataset(meta, episodes=[0, 1], seed=1, decode_video=False).load_state_dict(saved)
+
+
+def test_persistent_workers_are_refused_instead_of_repeating_an_epoch(tiny_root):
+    dataset = StreamingDataset(tiny_root, seed=7, decode_video=False)
+    loader = DataLoader(dataset, batch_size=4, num_workers=1, persistent_workers=True)
+    first_epoch = [int(i) for batch in loader for i in batch["index"]]
+    assert sorted(first_epoch) == list(range(dataset.num_frames))
+    dataset.set_epoch(1)
+    with pytest.raises(OptionError, match="persistent_workers"):
+        list(loader)

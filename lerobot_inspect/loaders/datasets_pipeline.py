@@ -1,4 +1,4 @@
-"""`pipeline="datasets"`: LeRobot v3 streaming built from Hugging Face `datasets` stages, resume included.
+"""`DatasetsPipeline`: LeRobot v3 streaming built from Hugging Face `datasets` stages, resume included.
 
 This is the comparison pipeline: it streams the way LeRobot's streaming rework does, out of stock
 `datasets` (5.2) operators, so the notebooks can show what that design gives and what it loses.
@@ -48,13 +48,13 @@ import pyarrow as pa
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from lerobot_inspect.errors import DatasetFormatError, OptionError, ResumeError
+from lerobot_inspect.errors import DatasetFormatError, OptionError, ResumeError, check_int
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.loaders.map_dataset import resolve_delta_keys, select_episodes
-from lerobot_inspect.loaders.samples import TabularFrames, assemble_sample
-from lerobot_inspect.video.reader import VideoReader
+from lerobot_inspect.loaders.rows import resolve_delta_keys, select_episodes
+from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
+from lerobot_inspect.loaders.streaming import resolve_rank
 from lerobot_inspect.video.remote import VideoAccess, make_video_reader
-from lerobot_inspect.loaders.windows import query_indices
+from lerobot_inspect.video.source import FrameSource, NoFrames
 
 __all__ = ["DEFAULT_FRAME_BUFFER_SIZE", "DatasetsPipeline", "FrameRef", "reservoir_shuffle"]
 
@@ -89,10 +89,7 @@ class _Episode:
     """One episode's rows as pulled from `datasets`, converted once for all its frames."""
 
     episode_index: int
-    tabular: TabularFrames
-    index: np.ndarray
-    timestamp: np.ndarray
-    task_index: np.ndarray
+    rows: EpisodeRows
 
 
 @dataclass(frozen=True)
@@ -111,7 +108,7 @@ class FrameRef:
 
     @property
     def index(self) -> int:
-        return int(self.episode.index[self.row])
+        return int(self.episode.rows.index[self.row])
 
 
 class DatasetsPipeline(IterableDataset):
@@ -139,47 +136,41 @@ class DatasetsPipeline(IterableDataset):
         shuffle: bool = True,
         seed: int = 0,
         pool_size: int = 16,
-        rank: int = 0,
-        world_size: int = 1,
+        rank: int | None = None,
+        world_size: int | None = None,
         image_transforms: Callable[[torch.Tensor], torch.Tensor] | None = None,
         frame_buffer_size: int = DEFAULT_FRAME_BUFFER_SIZE,
         batch_size: int | None = None,
         decode_video: bool = True,
-        video_reader: VideoReader | None = None,
+        video_reader: FrameSource | None = None,
         video_access: VideoAccess = "auto",
     ) -> None:
         super().__init__()
-        for name, value, low in (("pool_size", pool_size, 1), ("frame_buffer_size", frame_buffer_size, 1),
-                                 ("world_size", world_size, 1), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise OptionError(f"{name}={value!r}; it must be an integer >= {low}")
-        if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or not 0 <= rank < world_size:
-            raise OptionError(f"rank={rank!r}; it must be an integer in [0, world_size={world_size})")
+        self.seed = check_int("seed", seed)
+        self.pool_size = check_int("pool_size", pool_size, minimum=1)
+        self.frame_buffer_size = check_int("frame_buffer_size", frame_buffer_size, minimum=1)
+        self.rank, self.world_size = resolve_rank(rank, world_size)
+        self.batch_size = None if batch_size is None else check_int("batch_size", batch_size, minimum=1)
         self.meta = meta = root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)
         self.root = meta.root
         self.deltas = resolve_delta_keys(meta, delta_timestamps, tolerance_s=tolerance_s)
         self.selected_episodes = select_episodes(meta, episodes)
         self._selected = set(self.selected_episodes.tolist())
         self.shuffle = bool(shuffle)
-        self.seed = int(seed)
-        self.pool_size = int(pool_size)
-        self.frame_buffer_size = int(frame_buffer_size)
-        self.rank = int(rank)
-        self.world_size = int(world_size)
         self.return_uint8 = return_uint8
-        self.image_transforms = image_transforms
         self.decode_video = bool(decode_video)
-        self.batch_size = batch_size
-        if video_reader is None and not decode_video:  # no frames: no byte index to load or build
-            video_reader = VideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8)
+        if not decode_video:
+            video_reader = NoFrames()  # no frames: no byte index to load or build
         self.video = video_reader or make_video_reader(meta, video_access=video_access, tolerance_s=tolerance_s,
                                                        return_uint8=return_uint8)
+        self.builder = SampleBuilder(meta, deltas=self.deltas, frames=self.video, image_transforms=image_transforms)
+        meta.check_tasks_order()
         by_file = meta.episodes_in_data_file()
         self.data_files = [meta.url(rel) for rel, eps in by_file.items() if self._selected.intersection(eps.tolist())]
         self.num_row_groups = sum(len(eps) for rel, eps in by_file.items() if meta.url(rel) in self.data_files)
-        if self.num_row_groups < world_size:
+        if self.num_row_groups < self.world_size:
             raise OptionError(
-                f"world_size={world_size} but {meta.root} has only {self.num_row_groups} episode row groups to "
+                f"world_size={self.world_size} but {meta.root} has only {self.num_row_groups} episode row groups to "
                 "split; each rank needs at least one whole episode. Use fewer ranks or pipeline='pool'")
         self.epoch = 0
         self._hf: Any = None
@@ -219,7 +210,7 @@ class DatasetsPipeline(IterableDataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Reshuffle for another epoch (as `IterableDataset.set_epoch`): shard order and buffers change."""
-        self.epoch = int(epoch)
+        self.epoch = check_int("epoch", epoch)
 
     def _episodes(self, hf: Any) -> Iterator[_Episode]:
         for batch in hf:
@@ -245,16 +236,14 @@ class DatasetsPipeline(IterableDataset):
                 f"{index[:1].tolist()}..{index[-1:].tolist()}) but meta/episodes says {length} rows from {ep_from}; "
                 "its rows span several row groups or are out of order, which this pipeline cannot window. "
                 "Use pipeline='pool', or rewrite the file with one row group per episode")
-        tabular = TabularFrames(table, meta, source=where)
-        return _Episode(episode, tabular, index, tabular.numpy("timestamp"),
-                        tabular.numpy("task_index").astype(np.int64))
+        return _Episode(episode, EpisodeRows(table, meta, source=where))
 
     def _consumer(self) -> tuple[int, int]:
         info = get_worker_info()
         return (0, 1) if info is None else (info.id, info.num_workers)
 
     def _frames(self, episodes: Iterable[_Episode]) -> Iterator[FrameRef]:
-        refs = (FrameRef(episode, row) for episode in episodes for row in range(len(episode.index)))
+        refs = (FrameRef(episode, row) for episode in episodes for row in range(len(episode.rows)))
         if not self.shuffle:
             return refs
         worker, _ = self._consumer()
@@ -284,26 +273,7 @@ class DatasetsPipeline(IterableDataset):
 
     def sample(self, ref: FrameRef) -> dict[str, Any]:
         """The LeRobot sample of one frame, identical to `MapDataset` for the same frame."""
-        episode, row = ref.episode, ref.row
-        ep_from = int(self.meta.dataset_from_index[episode.episode_index])
-        ep_to = int(self.meta.dataset_to_index[episode.episode_index])
-        rows, pads = {}, {}
-        for key, deltas in self.deltas.items():
-            query, pad = query_indices(np.array([episode.index[row]]), ep_from, ep_to, deltas)
-            rows[key] = query[0] - ep_from
-            pads[key] = pad[0]
-        video = {}
-        if self.decode_video and self.meta.video_keys:
-            requests = {camera: episode.timestamp[[row] if rows.get(camera) is None else rows[camera]]
-                        .astype(np.float64) for camera in self.meta.video_keys}
-            video = self.video.frames_for(episode.episode_index, requests)
-        return assemble_sample(
-            tabular=episode.tabular, row=row,
-            window_rows={k: v for k, v in rows.items() if k not in self.meta.video_keys},
-            is_pad=pads if self.decode_video else {k: v for k, v in pads.items() if k not in self.meta.video_keys},
-            video=video, task=self.meta.task(int(episode.task_index[row])),
-            image_transforms=self.image_transforms, camera_keys=self.meta.camera_keys,
-        )
+        return self.builder.sample(ref.episode.rows, ref.row)
 
     # ------------------------------------------------------------------ resume (native semantics)
     def state_dict(self, *, samples_seen: int | None = None) -> dict[str, Any]:

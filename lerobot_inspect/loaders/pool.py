@@ -28,33 +28,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lerobot_inspect.errors import OptionError, ResumeError
+from lerobot_inspect.errors import OptionError, ResumeError, check_int
 
 __all__ = [
     "STATE_FORMAT",
     "ConsumerPlan",
+    "ResumeAt",
     "ResumePoint",
     "admission_order",
     "check_state",
     "consumer_frame_counts",
     "consumer_plan",
     "consumer_schedule",
+    "epoch_steps",
     "make_state",
     "randomness_fraction",
     "rank_batch_counts",
     "resume_point",
+    "resume_point_at_step",
     "skip_counts",
     "split_episodes",
 ]
 
 STATE_FORMAT = 1
 _TAG_EPISODE_ORDER, _TAG_POOL_DRAWS, _TAG_FRAME_ORDER = 1, 2, 3
-
-
-def _int(name: str, value: object, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise OptionError(f"{name}={value!r}; it must be an integer >= {minimum}")
-    return int(value)
 
 
 def _lengths(episode_lengths: np.ndarray) -> np.ndarray:
@@ -70,8 +67,8 @@ def _lengths(episode_lengths: np.ndarray) -> np.ndarray:
 
 
 def _layout(n_consumers: int, consumer: int | None = None) -> None:
-    _int("n_consumers", n_consumers, minimum=1)
-    if consumer is not None and not 0 <= _int("consumer", consumer) < n_consumers:
+    check_int("n_consumers", n_consumers, minimum=1)
+    if consumer is not None and not 0 <= check_int("consumer", consumer) < n_consumers:
         raise OptionError(f"consumer={consumer}; it must be in 0..{n_consumers - 1} (rank * num_workers + worker)")
 
 
@@ -93,7 +90,7 @@ def split_episodes(
     """
     lengths = _lengths(episode_lengths)
     _layout(n_consumers)
-    order = (np.random.default_rng([_int("seed", seed), _int("epoch", epoch), _TAG_EPISODE_ORDER])
+    order = (np.random.default_rng([check_int("seed", seed), check_int("epoch", epoch), _TAG_EPISODE_ORDER])
              .permutation(lengths.size) if shuffle else np.arange(lengths.size))
     permuted = lengths[order]
     total = int(permuted.sum())
@@ -134,7 +131,7 @@ class ConsumerPlan:
     def upcoming_admissions(self, sample_position: int, k: int) -> np.ndarray:
         """The next `k` episodes admitted after sample `sample_position`: what to prefetch now."""
         first = int(np.searchsorted(self.admitted_at, sample_position, side="right"))
-        return self.episodes[first:first + _int("k", k)]
+        return self.episodes[first:first + check_int("k", k)]
 
 
 def _interleave(arrangement: np.ndarray, label: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -178,7 +175,7 @@ def consumer_plan(
     """
     lengths = _lengths(episode_lengths)
     _layout(n_consumers, consumer)
-    pool_size = _int("pool_size", pool_size, minimum=1)
+    pool_size = check_int("pool_size", pool_size, minimum=1)
     episodes = split_episodes(lengths, seed=seed, epoch=epoch, n_consumers=n_consumers, shuffle=shuffle)[consumer]
     episode_lengths_in_order = lengths[episodes]
     m = episodes.size
@@ -251,9 +248,9 @@ def rank_batch_counts(
 
 def _batches(per_consumer_counts: np.ndarray, world_size: int, num_workers: int, batch_size: int) -> np.ndarray:
     counts = np.asarray(per_consumer_counts, dtype=np.int64)
-    world_size = _int("world_size", world_size, minimum=1)
-    num_workers = max(_int("num_workers", num_workers), 1)
-    batch_size = _int("batch_size", batch_size, minimum=1)
+    world_size = check_int("world_size", world_size, minimum=1)
+    num_workers = max(check_int("num_workers", num_workers), 1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     if counts.shape != (world_size * num_workers,):
         raise OptionError(
             f"per_consumer_counts has shape {counts.shape}; expected ({world_size * num_workers},) = "
@@ -307,6 +304,44 @@ def _rank_progress(batches: np.ndarray, taken: int) -> tuple[np.ndarray, int]:
     return per_worker, (last + 1) % batches.size
 
 
+def _delivered(batches: np.ndarray, counts: np.ndarray, batch_size: int,
+               steps_per_rank: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """(samples delivered, per-consumer samples, per-rank next worker slot) after each rank's
+    DataLoader delivered `steps_per_rank[r]` batches."""
+    world_size = batches.shape[0]
+    taken = np.zeros_like(batches)
+    offsets = np.zeros(world_size, dtype=np.int64)
+    for rank in range(world_size):
+        taken[rank], offsets[rank] = _rank_progress(batches[rank], int(steps_per_rank[rank]))
+    samples = np.minimum(taken * batch_size, counts)
+    return int(samples.sum()), samples, offsets
+
+
+def resume_point_at_step(
+    step: int, *, per_consumer_counts: np.ndarray, world_size: int, num_workers: int, batch_size: int
+) -> ResumePoint:
+    """Per-consumer skips after `step` steps of lock-step training: every rank's DataLoader has
+    delivered min(step, its batch count) batches. What a training loop knows (its global step)
+    turns into the exact position, short tail batches included, because the worker count of the
+    resumed loader is known here. Same consumption model as `resume_point`."""
+    batches = _batches(per_consumer_counts, world_size, num_workers, batch_size)
+    counts = np.asarray(per_consumer_counts, dtype=np.int64).reshape(batches.shape)
+    step = check_int("step", step)
+    rank_totals = batches.sum(axis=1)
+    if step > int(rank_totals.max(initial=0)):
+        raise ResumeError(
+            f"step={step} is past this epoch's {int(rank_totals.max(initial=0))} steps (batch_size={batch_size}, "
+            f"world_size={world_size}, num_workers={max(num_workers, 1)}); pass the step within the current epoch")
+    _, samples, offsets = _delivered(batches, counts, batch_size, np.minimum(rank_totals, step))
+    return ResumePoint(samples.reshape(-1), offsets)
+
+
+def epoch_steps(per_consumer_counts: np.ndarray, *, world_size: int, num_workers: int, batch_size: int) -> int:
+    """Steps in the epoch: the largest rank's batch count (lock-step loops stop at the smallest)."""
+    return int(rank_batch_counts(per_consumer_counts, world_size=world_size, num_workers=num_workers,
+                                 batch_size=batch_size).max(initial=0))
+
+
 def resume_point(
     samples_seen: int, *, per_consumer_counts: np.ndarray, world_size: int, num_workers: int, batch_size: int
 ) -> ResumePoint:
@@ -325,7 +360,7 @@ def resume_point(
     """
     batches = _batches(per_consumer_counts, world_size, num_workers, batch_size)
     counts = np.asarray(per_consumer_counts, dtype=np.int64).reshape(batches.shape)
-    samples_seen = _int("samples_seen", samples_seen)
+    samples_seen = check_int("samples_seen", samples_seen)
     total = int(counts.sum())
     if samples_seen > total:
         raise ResumeError(
@@ -334,12 +369,7 @@ def resume_point(
     world_size, workers = batches.shape
 
     def delivered(steps_per_rank: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-        taken = np.zeros_like(batches)
-        offsets = np.zeros(world_size, dtype=np.int64)
-        for rank in range(world_size):
-            taken[rank], offsets[rank] = _rank_progress(batches[rank], int(steps_per_rank[rank]))
-        samples = np.minimum(taken * batch_size, counts)
-        return int(samples.sum()), samples, offsets
+        return _delivered(batches, counts, batch_size, steps_per_rank)
 
     rank_totals = batches.sum(axis=1)
     low, high = 0, int(rank_totals.max())
@@ -392,39 +422,62 @@ def make_state(
     pool_size: int,
     shuffle: bool,
     frames_in_order: bool = False,
+    episode_ids: np.ndarray | None = None,
+    step: int | None = None,
 ) -> dict[str, int]:
     """The streaming dataset's resumable state: a format number and a few integers.
 
-    Beyond the run's position (`epoch`, `samples_seen` within it) it records what the order
-    depends on, so `check_state` can refuse a checkpoint that would not continue exactly:
-    `n_frames` and `episodes_crc32` (CRC-32 of the selected episodes' lengths as little-endian
-    int64) for the dataset, `seed`, `pool_size`, `shuffle` (0/1) and the consumer layout.
+    The run's position is `epoch` and either `samples_seen` within it or `step` (lock-step
+    batches each rank delivered; -1 when the position is a sample count). It also records what
+    the order depends on, so `check_state` can refuse a checkpoint that would not continue
+    exactly: `n_frames`, `episodes_crc32` (CRC-32 of the selected episodes' lengths as
+    little-endian int64) and `selection_crc32` (of their episode ids: another selection with the
+    same lengths is another dataset), `seed`, `pool_size`, `shuffle` (0/1) and the consumer layout.
     """
     lengths = _lengths(episode_lengths)
+    ids = np.arange(lengths.size) if episode_ids is None else np.asarray(episode_ids)
+    if ids.shape != lengths.shape:
+        raise OptionError(f"episode_ids has shape {ids.shape} but episode_lengths {lengths.shape}")
     return {
         "format": STATE_FORMAT,
-        "seed": _int("seed", seed),
-        "epoch": _int("epoch", epoch),
-        "samples_seen": _int("samples_seen", samples_seen),
+        "seed": check_int("seed", seed),
+        "epoch": check_int("epoch", epoch),
+        "samples_seen": check_int("samples_seen", samples_seen),
+        "step": -1 if step is None else check_int("step", step),
         "n_frames": int(lengths.sum()),
         "episodes_crc32": _episodes_crc32(lengths),
-        "world_size": _int("world_size", world_size, minimum=1),
-        "num_workers": _int("num_workers", num_workers),
-        "batch_size": _int("batch_size", batch_size, minimum=1),
-        "pool_size": _int("pool_size", pool_size, minimum=1),
+        "selection_crc32": _episodes_crc32(ids),
+        "world_size": check_int("world_size", world_size, minimum=1),
+        "num_workers": check_int("num_workers", num_workers),
+        "batch_size": check_int("batch_size", batch_size, minimum=1),
+        "pool_size": check_int("pool_size", pool_size, minimum=1),
         "shuffle": int(bool(shuffle)),
         "frames_in_order": int(bool(frames_in_order)),
     }
 
 
-def check_state(state: Mapping[str, int], **current) -> tuple[int, int]:
-    """Validate a saved state against the current run and return `(epoch, samples_seen)` to resume at.
+@dataclass(frozen=True)
+class ResumeAt:
+    """Where a checked state continues: an epoch and, within it, a sample count or a step (-1)."""
 
-    `current` takes `make_state`'s keywords except `epoch` and `samples_seen`. Dataset, seed,
-    pool size and shuffle must match. The consumer layout (world_size, num_workers, batch_size)
-    must match mid-epoch, because the split and the interleaving depend on it; at an epoch
-    boundary it may change, since the next epoch is recomputed for the new layout. A state at the
-    very end of an epoch resumes at the start of the next one.
+    epoch: int
+    samples_seen: int
+    step: int = -1
+
+    @property
+    def at_start(self) -> bool:
+        return self.samples_seen == 0 and self.step <= 0
+
+
+def check_state(state: Mapping[str, int], **current) -> ResumeAt:
+    """Validate a saved state against the current run and return where to resume.
+
+    `current` takes `make_state`'s keywords except `epoch`, `samples_seen` and `step`. Dataset,
+    episode selection, seed, pool size and shuffle must match. The consumer layout (world_size,
+    num_workers, batch_size) must match mid-epoch, because the split and the interleaving depend
+    on it; at an epoch boundary it may change, since the next epoch is recomputed for the new
+    layout. A sample count at the very end of an epoch resumes at the start of the next one (a
+    step at the end is recognised where the worker count is known, when iterating).
     """
     if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
         found = state.get("format") if isinstance(state, Mapping) else type(state).__name__
@@ -434,7 +487,11 @@ def check_state(state: Mapping[str, int], **current) -> tuple[int, int]:
     missing = sorted(set(expected) - set(state))
     if missing:
         raise ResumeError(f"state lacks {missing}; pass the dict StreamingDataset.state_dict() returned")
-    for key in ("n_frames", "episodes_crc32"):
+    for key in expected:
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not -1 <= value < 2**62:
+            raise ResumeError(f"state[{key!r}]={value!r} is not an integer this dataset could have written")
+    for key in ("n_frames", "episodes_crc32", "selection_crc32"):
         if state[key] != expected[key]:
             raise ResumeError(
                 f"the checkpoint was written for another dataset or episode selection ({key} {state[key]} there, "
@@ -443,13 +500,14 @@ def check_state(state: Mapping[str, int], **current) -> tuple[int, int]:
         if state[key] != expected[key]:
             raise ResumeError(f"{key}={expected[key]} but the checkpoint used {state[key]}; pass {key}="
                               f"{state[key]} to continue the same order")
-    epoch, samples_seen = _int("epoch", state["epoch"]), _int("samples_seen", state["samples_seen"])
+    epoch, samples_seen = check_int("epoch", state["epoch"]), check_int("samples_seen", state["samples_seen"])
+    step = int(state["step"])
     if samples_seen > expected["n_frames"]:
         raise ResumeError(f"samples_seen={samples_seen} exceeds the epoch's {expected['n_frames']} frames; "
                           "it must count samples within the current epoch")
-    if samples_seen == expected["n_frames"]:
-        return epoch + 1, 0
-    if samples_seen > 0:
+    if step < 0 and samples_seen == expected["n_frames"]:
+        return ResumeAt(epoch + 1, 0)
+    if samples_seen > 0 or step > 0:
         for key in ("world_size", "num_workers", "batch_size"):
             # num_workers=0 iterates in the main process: the same layout as one worker.
             saved, now = (max(state[key], 1), max(expected[key], 1)) if key == "num_workers" else (
@@ -459,7 +517,7 @@ def check_state(state: Mapping[str, int], **current) -> tuple[int, int]:
                     f"{key}={expected[key]} but the checkpoint was taken mid-epoch with {key}={state[key]}; "
                     "the episode split and batch interleaving depend on it, so resume with the same value "
                     "or from an epoch boundary")
-    return epoch, samples_seen
+    return ResumeAt(epoch, samples_seen, step)
 
 
 def randomness_fraction(batch_episode_ids: np.ndarray) -> float:

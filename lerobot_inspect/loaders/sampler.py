@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-from lerobot_inspect.errors import OptionError, ResumeError
+from lerobot_inspect.errors import OptionError, ResumeError, check_int
 
 __all__ = ["EpisodeAwareSampler", "compute_sampler_state", "epoch_seed"]
 
@@ -44,12 +44,6 @@ def epoch_seed(seed: int, epoch: int) -> int:
     Seeding with the pair (not seed + epoch) keeps (seed=1, epoch=0) and (seed=0, epoch=1) apart.
     """
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0])
-
-
-def _non_negative_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise OptionError(f"{name}={value!r}; it must be an integer >= 0")
-    return int(value)
 
 
 class EpisodeAwareSampler(Sampler[int]):
@@ -78,9 +72,9 @@ class EpisodeAwareSampler(Sampler[int]):
         shuffle: bool = False,
         seed: int = 0,
     ) -> None:
-        drop_first = _non_negative_int("drop_n_first_frames", drop_n_first_frames)
-        drop_last = _non_negative_int("drop_n_last_frames", drop_n_last_frames)
-        self.seed = _non_negative_int("seed", seed)
+        drop_first = check_int("drop_n_first_frames", drop_n_first_frames)
+        drop_last = check_int("drop_n_last_frames", drop_n_last_frames)
+        self.seed = check_int("seed", seed)
         self.shuffle = bool(shuffle)
         starts = np.asarray(dataset_from_indices, dtype=np.int64).ravel()
         stops = np.asarray(dataset_to_indices, dtype=np.int64).ravel()
@@ -149,7 +143,7 @@ class EpisodeAwareSampler(Sampler[int]):
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch the next `iter()` runs; the start index is left as it is."""
-        self.epoch = _non_negative_int("epoch", epoch)
+        self.epoch = check_int("epoch", epoch)
 
     def state_dict(self) -> dict[str, int]:
         """`{"epoch", "start_index"}` of the next `iter()` (LeRobot's keys)."""
@@ -162,8 +156,8 @@ class EpisodeAwareSampler(Sampler[int]):
             raise ResumeError(
                 f"sampler state {dict(state)!r} lacks {sorted(missing)}; pass EpisodeAwareSampler.state_dict() "
                 "or compute_sampler_state(...)")
-        epoch = _non_negative_int("epoch", state["epoch"])
-        start = _non_negative_int("start_index", state["start_index"])
+        epoch = check_int("epoch", state["epoch"])
+        start = check_int("start_index", state["start_index"])
         if start > self._num_frames:
             raise ResumeError(
                 f"start_index={start} is past the end of an epoch of {self._num_frames} frames; the checkpoint "
@@ -205,9 +199,9 @@ def compute_sampler_state(step: int, num_frames: int, batch_size: int, num_proce
     `num_frames`). `step` counts completed steps of this run, over all epochs; it is only exact when
     batch size, process count and gradient-accumulation bookkeeping are those of the checkpoint.
     """
-    step = _non_negative_int("step", step)
+    step = check_int("step", step)
     for name, value in (("num_frames", num_frames), ("batch_size", batch_size), ("num_processes", num_processes)):
-        if _non_negative_int(name, value) == 0:
+        if check_int(name, value) == 0:
             raise OptionError(f"{name}=0; it must be a positive integer")
     batches_per_epoch = -(-num_frames // batch_size)
     steps_per_epoch = -(-batches_per_epoch // num_processes)

@@ -1,11 +1,19 @@
-"""Rows of data Parquet turned into LeRobot samples: one implementation for map-style and streaming.
+"""Rows of data Parquet turned into LeRobot samples: the one sample builder of every loader.
+
+`SampleBuilder.sample(rows, row)` = rows + delta windows + a frame source -> the LeRobot sample
+dict. The map-style dataset, the episode pool and the `datasets` pipeline all call it, so a frame
+yields the same sample whichever loader reads it.
 
 LeRobot converts each row through Python objects and `torch.tensor`, which fixes the types a
 training loop sees: every float feature (float64 included) comes back float32, int64 and bool
 keep their type, shape-(1,) features become 0-d tensors, `image` features become float32 CHW in
 [0, 1]. `TabularFrames` does the same conversion once per column with numpy, so reading a sample
-is indexing, not a Python loop over the table. `assemble_sample` fixes the key order LeRobot
-produces: video keys, Parquet columns, `<key>_is_pad` in delta order, then `task`.
+is indexing, not a Python loop over the table. The builder fixes the key order LeRobot produces:
+video keys, Parquet columns, `<key>_is_pad` in delta order, then `task`.
+
+A null in a numeric column is refused here with the file, episode and column (LeRobot 0.6.1 fails
+on it with "Could not infer dtype of NoneType"); NaN stays NaN, as in LeRobot, and the audit
+reports it.
 """
 
 from __future__ import annotations
@@ -16,13 +24,16 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from PIL import Image
 
 from lerobot_inspect.errors import DatasetFormatError
 from lerobot_inspect.format import DatasetMeta
+from lerobot_inspect.loaders.windows import query_indices
+from lerobot_inspect.video.source import FrameSource
 
-__all__ = ["TabularFrames", "assemble_sample", "decode_png"]
+__all__ = ["EpisodeRows", "SampleBuilder", "TabularFrames", "decode_png"]
 
 
 def decode_png(data: bytes, *, where: str) -> torch.Tensor:
@@ -55,6 +66,8 @@ class TabularFrames:
         for name in self.columns:
             feature = meta.features[name]
             column = table.column(name)
+            if not feature.is_image and feature.dtype not in ("string", "language"):
+                _refuse_nulls(table, name, source)
             if feature.is_image:
                 self._arrays[name] = column.combine_chunks()
             elif feature.dtype in ("string", "language"):
@@ -96,8 +109,6 @@ def _to_numpy(column: pa.ChunkedArray, name: str, source: str) -> np.ndarray:
     values: pa.Array = array
     while pa.types.is_fixed_size_list(values.type) or pa.types.is_list(values.type) or \
             pa.types.is_large_list(values.type):
-        if values.null_count:
-            raise DatasetFormatError(f"{source}: column {name!r} has null rows")
         if pa.types.is_fixed_size_list(values.type):
             width = values.type.list_size
         else:
@@ -116,33 +127,104 @@ def _to_numpy(column: pa.ChunkedArray, name: str, source: str) -> np.ndarray:
     return flat.reshape(shape)
 
 
-def assemble_sample(
-    *,
-    tabular: TabularFrames,
-    row: int,
-    window_rows: Mapping[str, np.ndarray],
-    is_pad: Mapping[str, np.ndarray],
-    video: Mapping[str, torch.Tensor],
-    task: str,
-    image_transforms: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    camera_keys: list[str] | None = None,
-) -> dict[str, Any]:
-    """One sample in LeRobot's key order with its shapes and dtypes.
+def _first_null_row(array: pa.Array) -> int | None:
+    """Row of the first null at any nesting level of a column (None when there is none)."""
+    if array.null_count:
+        return int(np.flatnonzero(pc.is_null(array).to_numpy(zero_copy_only=False))[0])
+    if pa.types.is_fixed_size_list(array.type) or pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        inner = _first_null_row(array.flatten())
+        if inner is not None:
+            return int(pc.list_parent_indices(array)[inner].as_py())
+    return None
 
-    `window_rows[key]` are the clamped rows (inside `tabular`) of each key with deltas;
-    `video[key]` are decoded frames, (k, C, H, W), squeezed here as LeRobot does (`squeeze(0)`, so a
-    single delta also gives (C, H, W))."""
-    item: dict[str, Any] = {}
-    for key, frames in video.items():
-        item[key] = frames.squeeze(0)
-    for name in tabular.columns:
-        rows = window_rows.get(name)
-        item[name] = tabular.value(name, row if rows is None else rows)
-    for key, pad in is_pad.items():
-        item[f"{key}_is_pad"] = torch.from_numpy(np.asarray(pad, dtype=bool).copy())
-    if image_transforms is not None:
-        for key in camera_keys or []:
-            if key in item:
-                item[key] = image_transforms(item[key])
-    item["task"] = task
-    return item
+
+def _refuse_nulls(table: pa.Table, name: str, source: str) -> None:
+    column = table.column(name)
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    row = _first_null_row(array)
+    if row is None:
+        return
+    episode = table.column("episode_index")[row].as_py() if "episode_index" in table.column_names else None
+    frame = table.column("frame_index")[row].as_py() if "frame_index" in table.column_names else row
+    raise DatasetFormatError(
+        f"{source}: episode {episode}: column {name!r} is null at frame {frame}; a sample cannot hold a "
+        "missing value. Fill or drop the episode's rows (`lerobot-inspect audit` counts the nulls per "
+        "feature and episode)", file=source, episode=episode, code="null-values",
+        fix=f"fill the nulls of {name!r} or drop episode {episode}")
+
+
+class EpisodeRows:
+    """The rows of whole episodes, converted once: what the builder indexes.
+
+    Each episode's rows are contiguous and in `index` order (the loaders check it when they read
+    them), so a window's rows are found by arithmetic: the row of absolute index q is
+    `row + (q - index[row])`."""
+
+    def __init__(self, table: pa.Table, meta: DatasetMeta, *, source: str) -> None:
+        self.tabular = TabularFrames(table, meta, source=source)
+        self.source = source
+        self.index = self.tabular.numpy("index").astype(np.int64)
+        self.episode_of_row = self.tabular.numpy("episode_index").astype(np.int64)
+        self.timestamp = self.tabular.numpy("timestamp")
+        self.task_index = self.tabular.numpy("task_index").astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+class SampleBuilder:
+    """rows + delta windows + a frame source -> the LeRobot sample dict (one implementation).
+
+    `deltas` are frame offsets per key (`loaders.rows.resolve_delta_keys`). Windows are clamped to
+    the episode with `<key>_is_pad` marking the clamped slots, as LeRobot does. Cameras are asked
+    of `frames` at the window rows' timestamps; a camera the source does not serve (`NoFrames`)
+    leaves both its frames and its pad mask out of the sample."""
+
+    def __init__(self, meta: DatasetMeta, *, deltas: Mapping[str, np.ndarray], frames: FrameSource,
+                 image_transforms: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        self.meta = meta
+        self.deltas = dict(deltas)
+        self.frames = frames
+        self.image_transforms = image_transforms
+        video = set(meta.video_keys)
+        self.cameras = tuple(camera for camera in meta.video_keys if camera in set(frames.cameras))
+        self._window_keys = [key for key in self.deltas if key not in video or key in self.cameras]
+        self._camera_keys = meta.camera_keys
+        self._ep_from = meta.dataset_from_index
+        self._ep_to = meta.dataset_to_index
+
+    def windows(self, rows: EpisodeRows, row: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Rows (inside `rows`) and pad masks of every served delta key for one row."""
+        episode = int(rows.episode_of_row[row])
+        ep_from, ep_to = int(self._ep_from[episode]), int(self._ep_to[episode])
+        here = np.array([rows.index[row]])
+        shift = row - int(rows.index[row])
+        window_rows, pads = {}, {}
+        for key in self._window_keys:
+            query, pad = query_indices(here, ep_from, ep_to, self.deltas[key])
+            window_rows[key] = query[0] + shift
+            pads[key] = pad[0]
+        return window_rows, pads
+
+    def sample(self, rows: EpisodeRows, row: int) -> dict[str, Any]:
+        """The LeRobot sample of `rows`' row `row`, in LeRobot's key order with its dtypes."""
+        episode = int(rows.episode_of_row[row])
+        window_rows, pads = self.windows(rows, row)
+        item: dict[str, Any] = {}
+        if self.cameras:
+            requests = {camera: rows.timestamp[window_rows.get(camera, [row])].astype(np.float64)
+                        for camera in self.cameras}
+            for camera, frames in self.frames.frames_for(episode, requests).items():
+                item[camera] = frames.squeeze(0)  # as LeRobot: a single delta also gives (C, H, W)
+        tabular = rows.tabular
+        for name in tabular.columns:
+            window = window_rows.get(name)
+            item[name] = tabular.value(name, row if window is None else window)
+        for key, pad in pads.items():
+            item[f"{key}_is_pad"] = torch.from_numpy(np.asarray(pad, dtype=bool).copy())
+        if self.image_transforms is not None:
+            for key in self._camera_keys:
+                if key in item:
+                    item[key] = self.image_transforms(item[key])
+        item["task"] = self.meta.task(int(rows.task_index[row]))
+        return item

@@ -6,9 +6,9 @@ proportionally to the frames each admitted episode has left), so a batch mixes m
 a consumer only ever holds the rows of a few. The schedule is integers computed by
 `lerobot_inspect.loaders.pool` from (seed, epoch, rank, worker); this module is the I/O shell around it.
 
-Samples are produced by the map-style code (`MapDataset.sample` over a one-episode view, which
-reads only that episode's row group), so a streamed sample equals `MapDataset(root)[i]` for the
-same frame: keys, order, dtypes, windows, pads, task and (same decoder path) video, bit for bit.
+Samples are built by the map-style dataset's `SampleBuilder` over each episode's own rows (read
+from its row group alone), so a streamed sample equals `MapDataset(root)[i]` for the same frame:
+keys, order, dtypes, windows, pads, task and (same decoder path) video, bit for bit.
 An episode's rows are read when its first sample is due; video is decoded only for the frame
 being emitted and its window, each distinct frame once per sample.
 
@@ -21,8 +21,11 @@ can differ by up to one longest episode of frames; a rank's DataLoader then yiel
 than another's. A lock-step training loop should stop the epoch after the smallest rank's batch
 count (`rank_batch_counts`) or use DDP's `Join`; `samples_seen` stays valid either way.
 
-Exact resume. `state_dict(samples_seen=N)` takes N = samples consumed over all ranks since the
-epoch began (MosaicML Streaming's approach: the main-process dataset cannot see what workers
+Exact resume. `state_dict(step=N)` takes what a training loop has: N = batches each rank's
+DataLoader has delivered in this epoch (the global step, the same on every rank); short batches
+at the tail of an epoch are accounted for when the resumed loader starts, where its worker count
+is known. `state_dict(samples_seen=N)` takes N = samples consumed over all ranks since the epoch
+began instead (MosaicML Streaming's approach: the main-process dataset cannot see what workers
 yielded). On resume each consumer recomputes its schedule and skips its first k entries without
 reading or decoding them. Turning N into per-consumer k needs the consumption model in
 `pool.resume_point`: every rank has a DataLoader over this dataset with the same `batch_size`
@@ -35,8 +38,12 @@ count is trusted (it must equal the checkpoint's).
 
 Epochs: `set_epoch(e)` before each epoch (as with DistributedSampler). The dataset does not
 advance by itself, because with DataLoader workers the main-process copy never sees an epoch end.
-For the same reason use `persistent_workers=False` (the default): persistent workers keep the copy
-they were given and never see a later `set_epoch` or `load_state_dict`.
+For the same reason `persistent_workers=True` is refused: persistent workers keep the copy they
+were given and never see a later `set_epoch` or `load_state_dict`, so their second epoch would
+repeat the first. A worker that is asked to iterate its copy a second time raises instead.
+
+The `datasets` pipeline is another class (`DatasetsPipeline`); `open_stream(root, pipeline=...)`
+builds either from one set of options.
 """
 
 from __future__ import annotations
@@ -49,26 +56,21 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from lerobot_inspect.loaders import pool
-from lerobot_inspect.errors import OptionError, ResumeError, check_option
+from lerobot_inspect.errors import OptionError, ResumeError, check_int, check_option
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.io.fs import for_this_process
-from lerobot_inspect.loaders.map_dataset import MapDataset, resolve_delta_keys, select_episodes
-from lerobot_inspect.video.reader import VideoReader
+from lerobot_inspect.loaders import pool
+from lerobot_inspect.loaders.rows import load_episode_rows, resolve_delta_keys, select_episodes
+from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
 from lerobot_inspect.video.remote import VideoAccess, make_video_reader
+from lerobot_inspect.video.source import FrameSource, NoFrames
 
-__all__ = ["Pipeline", "StreamingDataset", "resolve_rank"]
+__all__ = ["Pipeline", "StreamingDataset", "open_stream", "resolve_rank"]
 
 Pipeline = Literal["pool", "datasets"]
 
 # state["num_workers"] when the saving run did not say how many DataLoader workers it used.
 UNKNOWN_NUM_WORKERS = -1
-
-
-def _int_option(name: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise OptionError(f"{name}={value!r}; it must be an integer >= {minimum}")
-    return int(value)
 
 
 def resolve_rank(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
@@ -90,8 +92,8 @@ def resolve_rank(rank: int | None = None, world_size: int | None = None) -> tupl
                     "fix the environment or pass rank= and world_size=") from None
         else:
             rank, world_size = 0, 1
-    world_size = _int_option("world_size", world_size, minimum=1)
-    rank = _int_option("rank", rank, minimum=0)
+    world_size = check_int("world_size", world_size, minimum=1)
+    rank = check_int("rank", rank, minimum=0)
     if rank >= world_size:
         raise OptionError(f"rank={rank} but world_size={world_size}; rank must be in 0..{world_size - 1}")
     return rank, world_size
@@ -105,12 +107,9 @@ class StreamingDataset(IterableDataset):
     consumer's episodes in dataset order, frame by frame. `frames_in_order=True` keeps the random
     draws between pool episodes but emits each episode's frames in order (LeRobot's "next frame"
     mode): fewer seeks, so faster decoding, for a little less randomness within episodes.
-    `batch_size` is the DataLoader's batch
-    size (needed for exact resume with several workers, see the module docstring).
-    `decode_video=False` leaves the video keys (and their `_is_pad`) out of the samples, for probes
-    and tests that only need the order; the schedule is the same.
-    `pipeline="datasets"` delegates to the Hugging Face `datasets` pipeline
-    (`lerobot_inspect.loaders.datasets_pipeline.DatasetsPipeline`) with the same options, for comparison.
+    `batch_size` is the DataLoader's batch size (needed for exact resume with several workers,
+    see the module docstring). `decode_video=False` leaves the video keys (and their `_is_pad`)
+    out of the samples, for probes and tests that only need the order; the schedule is the same.
     """
 
     def __init__(
@@ -127,128 +126,104 @@ class StreamingDataset(IterableDataset):
         pool_size: int = 16,
         rank: int | None = None,
         world_size: int | None = None,
-        pipeline: Pipeline = "pool",
         batch_size: int | None = None,
         image_transforms: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        video_reader: VideoReader | None = None,
+        video_reader: FrameSource | None = None,
         decode_video: bool = True,
         video_access: VideoAccess = "auto",
     ) -> None:
-        check_option("pipeline", pipeline, get_args(Pipeline))
-        self.pipeline = pipeline
-        self.seed = _int_option("seed", seed, minimum=0)
-        self.pool_size = _int_option("pool_size", pool_size, minimum=1)
-        self.batch_size = None if batch_size is None else _int_option("batch_size", batch_size, minimum=1)
+        self.seed = check_int("seed", seed)
+        self.pool_size = check_int("pool_size", pool_size, minimum=1)
+        self.batch_size = None if batch_size is None else check_int("batch_size", batch_size, minimum=1)
         self.shuffle = bool(shuffle)
         self.frames_in_order = bool(frames_in_order)
-        if self.frames_in_order and pipeline == "datasets":
-            raise OptionError("frames_in_order=True is a pool option; the datasets pipeline orders frames with "
-                              "its frame buffer")
         self.rank, self.world_size = resolve_rank(rank, world_size)
         self.epoch = 0
-        self._resume: tuple[int, int, dict[str, int]] | None = None  # (epoch, samples_seen, state)
-        self._delegate: Any = None
-        if pipeline == "datasets":
-            self._delegate = _datasets_pipeline(
-                root, episodes=episodes, delta_timestamps=delta_timestamps, tolerance_s=tolerance_s,
-                return_uint8=return_uint8, shuffle=shuffle, seed=seed, pool_size=pool_size, rank=self.rank,
-                world_size=self.world_size, batch_size=batch_size, image_transforms=image_transforms,
-                video_reader=video_reader, decode_video=decode_video, video_access=video_access)
-            self.meta = self._delegate.meta
-            self.selected_episodes = self._delegate.selected_episodes
-            return
-
+        self._resume: tuple[int, dict[str, int]] | None = None  # (epoch, state)
+        self._iterations_here = 0  # iterations of this copy inside a DataLoader worker
         self.meta = meta = root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)
         self.root = meta.root
         self.tolerance_s = tolerance_s
         self.return_uint8 = return_uint8
-        self.image_transforms = image_transforms
         self.delta_timestamps = dict(delta_timestamps) if delta_timestamps else None
         self.deltas = resolve_delta_keys(meta, delta_timestamps, tolerance_s=tolerance_s)
         # Episode positions of the schedule index this array, i.e. the selection in dataset order.
         self.selected_episodes = select_episodes(meta, episodes)
         self.episode_lengths = meta.lengths[self.selected_episodes]
         self.decode_video = bool(decode_video)
-        if video_reader is None and not decode_video:  # no frames: no byte index to load or build
-            video_reader = VideoReader(meta, tolerance_s=tolerance_s, return_uint8=return_uint8)
+        if not decode_video:
+            video_reader = NoFrames()  # no frames: no byte index to load or build
         self.video = video_reader or make_video_reader(meta, video_access=video_access, tolerance_s=tolerance_s,
                                                        return_uint8=return_uint8)
+        self.builder = SampleBuilder(meta, deltas=self.deltas, frames=self.video, image_transforms=image_transforms)
+        meta.check_tasks_order()
 
     # ------------------------------------------------------------------ sizes
     @property
     def num_frames(self) -> int:
         """Frames per epoch over all consumers."""
-        if self._delegate is not None:
-            return int(self._delegate.num_frames)
         return int(self.episode_lengths.sum())
 
     @property
     def num_episodes(self) -> int:
         return len(self.selected_episodes)
 
-    def _pool_only(self, what: str) -> None:
-        if self._delegate is not None:
-            raise OptionError(f"{what} describes the episode-pool schedule; it needs pipeline='pool'")
-
     def _schedule_options(self, epoch: int) -> dict[str, Any]:
         return {"seed": self.seed, "epoch": epoch, "shuffle": self.shuffle}
+
+    def _consumer_counts(self, epoch: int, num_workers: int) -> np.ndarray:
+        return pool.consumer_frame_counts(self.episode_lengths, n_consumers=self.world_size * max(num_workers, 1),
+                                          **self._schedule_options(epoch))
 
     def rank_frame_counts(self, epoch: int | None = None) -> np.ndarray:
         """Frames each rank serves in `epoch` (default: the current one), shape (world_size,).
 
         Independent of the DataLoader's num_workers: a rank's workers split the rank's share."""
-        self._pool_only("rank_frame_counts()")
-        epoch = self.epoch if epoch is None else epoch
-        counts = pool.consumer_frame_counts(self.episode_lengths, n_consumers=self.world_size,
-                                            **self._schedule_options(epoch))
-        return counts
+        return self._consumer_counts(self.epoch if epoch is None else epoch, 0)
 
     def rank_batch_counts(self, *, num_workers: int, epoch: int | None = None) -> np.ndarray:
         """Batches each rank's DataLoader yields in `epoch`: stop lock-step training at the minimum."""
-        self._pool_only("rank_batch_counts()")
-        epoch = self.epoch if epoch is None else epoch
-        workers = max(_int_option("num_workers", num_workers, minimum=0), 1)
-        counts = pool.consumer_frame_counts(self.episode_lengths, n_consumers=self.world_size * workers,
-                                            **self._schedule_options(epoch))
+        workers = check_int("num_workers", num_workers)
+        counts = self._consumer_counts(self.epoch if epoch is None else epoch, workers)
         return pool.rank_batch_counts(counts, world_size=self.world_size, num_workers=workers,
                                       batch_size=self.batch_size or 1)
 
     def __len__(self) -> int:
         """Samples this rank yields in the current epoch (the full epoch, also when resuming)."""
-        if self._delegate is not None:
-            return len(self._delegate)
         return int(self.rank_frame_counts()[self.rank])
 
     # ------------------------------------------------------------------ epochs and resume
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch the next iteration streams; a loaded resume point of another epoch is dropped."""
-        epoch = _int_option("epoch", epoch, minimum=0)
-        if self._delegate is not None:
-            self._delegate.set_epoch(epoch)
+        epoch = check_int("epoch", epoch)
         self.epoch = epoch
         if self._resume is not None and self._resume[0] != epoch:
             self._resume = None
 
-    def state_dict(self, *, samples_seen: int, num_workers: int | None = None) -> dict[str, int]:
-        """A few integers that let `load_state_dict` continue this epoch after `samples_seen` samples.
+    def _state_options(self) -> dict[str, Any]:
+        return {"seed": self.seed, "episode_lengths": self.episode_lengths, "episode_ids": self.selected_episodes,
+                "world_size": self.world_size, "batch_size": self.batch_size or 1, "pool_size": self.pool_size,
+                "shuffle": self.shuffle, "frames_in_order": self.frames_in_order}
 
-        `samples_seen` counts the samples consumed over all ranks since the current epoch began
-        (for lock-step ranks: world_size * batch_size * completed steps, less the short batches).
-        `num_workers` is the DataLoader's; give it so a resume with another count is refused."""
-        if self._delegate is not None:
-            return self._delegate.state_dict(samples_seen=samples_seen)
-        samples_seen = _int_option("samples_seen", samples_seen, minimum=0)
-        known = num_workers
-        state = pool.make_state(
-            seed=self.seed, epoch=self.epoch, samples_seen=samples_seen, episode_lengths=self.episode_lengths,
-            world_size=self.world_size, num_workers=0 if known is None else _int_option(
-                "num_workers", known, minimum=0),
-            batch_size=self.batch_size or 1, pool_size=self.pool_size, shuffle=self.shuffle,
-            frames_in_order=self.frames_in_order)
+    def state_dict(self, *, step: int | None = None, samples_seen: int | None = None,
+                   num_workers: int | None = None) -> dict[str, int]:
+        """A few integers that let `load_state_dict` continue this epoch exactly.
+
+        Give one position: `step`, the batches each rank's DataLoader has delivered since the
+        current epoch began (a training loop's step within the epoch, the same on every rank), or
+        `samples_seen`, the samples consumed over all ranks since the epoch began. `num_workers`
+        is the DataLoader's; give it so a resume with another count is refused."""
+        if (step is None) == (samples_seen is None):
+            raise OptionError(f"step={step!r}, samples_seen={samples_seen!r}; pass exactly one of them "
+                              "(step: batches each rank's DataLoader delivered this epoch)")
+        known = None if num_workers is None else check_int("num_workers", num_workers)
+        state = pool.make_state(epoch=self.epoch, samples_seen=0 if samples_seen is None else samples_seen,
+                                step=step, num_workers=known or 0, **self._state_options())
         if known is None:
             state["num_workers"] = UNKNOWN_NUM_WORKERS
-        if samples_seen and samples_seen < self.num_frames and known is not None:
-            self._resume_point(state["epoch"], samples_seen, int(known))  # refuse a mid-batch count now
+        else:  # refuse a position that does not exist now rather than at resume
+            at = pool.check_state(state, num_workers=known, **self._state_options())
+            self._resume_point(at, known)
         return state
 
     def load_state_dict(self, state: Mapping[str, int]) -> None:
@@ -256,66 +231,69 @@ class StreamingDataset(IterableDataset):
 
         Refuses (ResumeError) a state from another dataset, episode selection, seed, pool size,
         shuffle setting or, mid-epoch, another world size / batch size / worker count."""
-        if self._delegate is not None:
-            self._delegate.load_state_dict(state)
-            return
         if not isinstance(state, Mapping):
             raise ResumeError(
                 f"state is a {type(state).__name__}; pass the dict StreamingDataset.state_dict() returned")
         state = dict(state)
-        saved_workers = state.get("num_workers", UNKNOWN_NUM_WORKERS)
-        epoch, samples_seen = self._check_state(state, num_workers=0 if saved_workers == UNKNOWN_NUM_WORKERS
-                                                else saved_workers)
-        self.epoch = epoch
-        self._resume = (epoch, samples_seen, state) if samples_seen else None
+        at = self._check_state(state, num_workers=max(state.get("num_workers", 0), 0))
+        self.epoch = at.epoch
+        self._resume = None if at.at_start else (at.epoch, state)
 
-    def _check_state(self, state: dict[str, int], *, num_workers: int) -> tuple[int, int]:
+    def _check_state(self, state: dict[str, int], *, num_workers: int) -> pool.ResumeAt:
         if state.get("num_workers") == UNKNOWN_NUM_WORKERS:
             state = {**state, "num_workers": num_workers}
-        mid_epoch = 0 < state.get("samples_seen", 0) < self.num_frames
+        mid_epoch = 0 < state.get("samples_seen", 0) < self.num_frames or state.get("step", -1) > 0
         if mid_epoch and self.batch_size is None and state.get("batch_size", 1) != 1:
             raise ResumeError(
                 f"the checkpoint was taken mid-epoch with batch_size={state['batch_size']}; construct "
                 f"StreamingDataset(..., batch_size={state['batch_size']}) and use that DataLoader batch size")
-        return pool.check_state(
-            state, seed=self.seed, episode_lengths=self.episode_lengths, world_size=self.world_size,
-            num_workers=num_workers, batch_size=self.batch_size or 1, pool_size=self.pool_size,
-            shuffle=self.shuffle, frames_in_order=self.frames_in_order)
+        return pool.check_state(state, num_workers=num_workers, **self._state_options())
 
-    def _resume_point(self, epoch: int, samples_seen: int, num_workers: int) -> pool.ResumePoint:
+    def _resume_point(self, at: pool.ResumeAt, num_workers: int) -> tuple[int, pool.ResumePoint]:
+        """(epoch, per-consumer skips) for a checked position and this loader's worker count."""
         workers = max(num_workers, 1)
-        if samples_seen and workers > 1 and self.batch_size is None:
+        if not at.at_start and workers > 1 and self.batch_size is None:
             raise ResumeError(
-                f"resuming after samples_seen={samples_seen} with num_workers={num_workers}: which worker "
-                "served which sample depends on the DataLoader batch size; pass StreamingDataset(..., "
-                "batch_size=<the DataLoader's batch_size>, or 1 for batch_size=None)")
-        counts = pool.consumer_frame_counts(self.episode_lengths, n_consumers=self.world_size * workers,
-                                            **self._schedule_options(epoch))
-        return pool.resume_point(samples_seen, per_consumer_counts=counts, world_size=self.world_size,
-                                 num_workers=num_workers, batch_size=self.batch_size or 1)
+                f"resuming mid-epoch with num_workers={num_workers}: which worker served which sample depends "
+                "on the DataLoader batch size; pass StreamingDataset(..., batch_size=<the DataLoader's "
+                "batch_size>, or 1 for batch_size=None)")
+        layout = {"world_size": self.world_size, "num_workers": num_workers, "batch_size": self.batch_size or 1}
+        epoch = at.epoch
+        counts = self._consumer_counts(epoch, num_workers)
+        if at.step >= 0:
+            if at.step == pool.epoch_steps(counts, **layout):  # the whole epoch was delivered
+                epoch += 1
+                return epoch, pool.resume_point(0, per_consumer_counts=self._consumer_counts(epoch, num_workers),
+                                                **layout)
+            return epoch, pool.resume_point_at_step(at.step, per_consumer_counts=counts, **layout)
+        return epoch, pool.resume_point(at.samples_seen, per_consumer_counts=counts, **layout)
 
     # ------------------------------------------------------------------ iteration
     def __iter__(self) -> Iterator[dict[str, Any]]:
         # A generator, so a ResumeError surfaces at the first next(): inside a DataLoader worker that
         # is the path torch reports cleanly (an error in iter() leaves the worker hanging at shutdown).
-        if self._delegate is not None:
-            yield from self._delegate
-            return
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 0)
+        if info is not None:
+            self._iterations_here += 1
+            if self._iterations_here > 1:
+                raise OptionError(
+                    "this DataLoader worker is iterating its copy of the StreamingDataset a second time: "
+                    "DataLoader(persistent_workers=True) keeps the copy it started with, so set_epoch and "
+                    "load_state_dict never reach it and the epoch would repeat. Use persistent_workers=False "
+                    "(the default)")
         # Rows are read here, in the worker: an HTTP/s3 filesystem made before a fork refuses to run
         # in the child ("not fork-safe"), so the worker's copy of the metadata gets its own.
         self.meta.fs = for_this_process(self.meta.fs)
-        epoch, samples_seen = self.epoch, 0
+        at = pool.ResumeAt(self.epoch, 0)
         if self._resume is not None and self._resume[0] == self.epoch:
-            epoch, samples_seen = self._check_state(self._resume[2], num_workers=num_workers)
-        point = self._resume_point(epoch, samples_seen, num_workers)
+            at = self._check_state(self._resume[1], num_workers=num_workers)
+        epoch, point = self._resume_point(at, num_workers)
         consumer = point.consumer_for(self.rank, worker, num_workers)
         yield from self._stream(epoch, consumer, max(num_workers, 1), int(point.skip_counts[consumer]))
 
     def consumer_plan(self, *, consumer: int, n_consumers: int, epoch: int | None = None) -> pool.ConsumerPlan:
         """The integer schedule of one consumer (episode positions index `selected_episodes`)."""
-        self._pool_only("consumer_plan()")
         return pool.consumer_plan(self.episode_lengths, n_consumers=n_consumers, consumer=consumer,
                                   pool_size=self.pool_size, frames_in_order=self.frames_in_order,
                                   **self._schedule_options(self.epoch if epoch is None else epoch))
@@ -323,66 +301,43 @@ class StreamingDataset(IterableDataset):
     def _stream(self, epoch: int, consumer: int, num_workers: int, skip: int) -> Iterator[dict[str, Any]]:
         plan = self.consumer_plan(consumer=consumer, n_consumers=self.world_size * num_workers, epoch=epoch)
         exhausted_at = dict(zip(plan.episodes.tolist(), plan.exhausted_at.tolist(), strict=True))
-        prefetch = getattr(self.video, "prefetch", None) if self.decode_video else None
-        prefetched = 0  # plan.episodes[:prefetched] were handed to the prefetch hook
-        views: dict[int, MapDataset] = {}
+        prefetched = 0  # plan.episodes[:prefetched] were handed to the prefetch hint
+        rows: dict[int, EpisodeRows] = {}
         samples = plan.samples
         for position in range(skip, len(samples)):
-            if prefetch is not None:
-                # Everything admitted by now plus the next pool_size admissions.
-                wanted = int(np.searchsorted(plan.admitted_at, position, side="right")) + self.pool_size
-                if wanted > prefetched and prefetched < len(plan.episodes):
-                    # On resume, episodes the skipped samples already finished are not fetched.
-                    live = plan.exhausted_at[prefetched:wanted] > position
-                    upcoming = plan.episodes[prefetched:wanted][live]
-                    if upcoming.size:
-                        prefetch([int(e) for e in self.selected_episodes[upcoming]])
-                    prefetched = min(wanted, len(plan.episodes))
+            # Everything admitted by now plus the next pool_size admissions.
+            wanted = int(np.searchsorted(plan.admitted_at, position, side="right")) + self.pool_size
+            if wanted > prefetched and prefetched < len(plan.episodes):
+                # On resume, episodes the skipped samples already finished are not fetched.
+                live = plan.exhausted_at[prefetched:wanted] > position
+                upcoming = plan.episodes[prefetched:wanted][live]
+                if upcoming.size:
+                    self.video.prefetch([int(e) for e in self.selected_episodes[upcoming]])
+                prefetched = min(wanted, len(plan.episodes))
             episode_position, frame = int(samples[position, 0]), int(samples[position, 1])
-            view = views.get(episode_position)
-            if view is None:
-                view = views[episode_position] = self._episode_view(episode_position)
-            sample = view.sample(frame)
-            if not self.decode_video:
-                for camera in self.meta.video_keys:
-                    sample.pop(f"{camera}_is_pad", None)
-            yield sample
+            episode_rows = rows.get(episode_position)
+            if episode_rows is None:
+                episode = self.selected_episodes[episode_position : episode_position + 1]
+                episode_rows = rows[episode_position] = load_episode_rows(self.meta, episode)
+            yield self.builder.sample(episode_rows, frame)
             if exhausted_at[episode_position] == position + 1:
-                del views[episode_position]
-
-    def _episode_view(self, episode_position: int) -> MapDataset:
-        """The map-style dataset of one episode: reads only its row group, shares our video reader."""
-        return MapDataset(self.meta, episodes=[int(self.selected_episodes[episode_position])],
-                          delta_timestamps=self.delta_timestamps, tolerance_s=self.tolerance_s,
-                          return_uint8=self.return_uint8, image_transforms=self.image_transforms,
-                          video_reader=self.video if self.decode_video else _NO_VIDEO)
+                del rows[episode_position]
 
     def __repr__(self) -> str:
-        if self._delegate is not None:
-            return f"StreamingDataset(pipeline='datasets', {self._delegate!r})"
         return (f"StreamingDataset({self.root!r}, episodes={self.num_episodes}, frames={self.num_frames}, "
                 f"pool_size={self.pool_size}, shuffle={self.shuffle}, seed={self.seed}, epoch={self.epoch}, "
                 f"rank={self.rank}/{self.world_size})")
 
 
-class _NoVideo:
-    """Stands in for the VideoReader when `decode_video=False`: the sample keeps every other key."""
+def open_stream(root: str | Any, *, pipeline: Pipeline = "pool", **options: Any) -> IterableDataset:
+    """`StreamingDataset` (pipeline="pool") or `DatasetsPipeline` (pipeline="datasets") with the same
+    options: one entry point for notebooks and benchmarks that compare the two."""
+    check_option("pipeline", pipeline, get_args(Pipeline))
+    if pipeline == "pool":
+        return StreamingDataset(root, **options)
+    from lerobot_inspect.loaders.datasets_pipeline import DatasetsPipeline  # imports `datasets`: only when asked
 
-    def frames_for(self, episode: int, requests: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        return {}
-
-
-_NO_VIDEO = _NoVideo()
-
-
-def _datasets_pipeline(root: Any, **options: Any) -> Any:
-    """The Hugging Face `datasets` pipeline, imported only when asked for (it pulls in `datasets`)."""
-    try:
-        from lerobot_inspect.loaders.datasets_pipeline import DatasetsPipeline
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("lerobot_inspect.loaders.datasets_pipeline",):
-            raise
-        raise OptionError(
-            "pipeline='datasets' needs lerobot_inspect/loaders/datasets_pipeline.py (DatasetsPipeline), which this "
-            "installation does not have yet; use pipeline='pool'") from exc
+    if options.pop("frames_in_order", False):
+        raise OptionError("frames_in_order=True is a pool option; the datasets pipeline orders frames with "
+                          "its frame buffer")
     return DatasetsPipeline(root, **options)

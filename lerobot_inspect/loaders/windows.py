@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from lerobot_inspect.errors import OptionError
+from lerobot_inspect.errors import OptionError, check_int
 
 __all__ = ["delta_indices", "needed_frames", "query_indices"]
 
@@ -42,8 +42,7 @@ def delta_indices(
     """
     if delta_timestamps is None:
         return {}
-    if isinstance(fps, bool) or not isinstance(fps, int | np.integer) or fps <= 0:
-        raise OptionError(f"fps={fps!r}; it must be a positive integer (info.json 'fps')")
+    check_int("fps (info.json)", fps, minimum=1)
     if not (isinstance(tolerance_s, int | float) and math.isfinite(tolerance_s) and tolerance_s >= 0):
         raise OptionError(f"tolerance_s={tolerance_s!r}; it must be a finite number >= 0 (LeRobot's default 1e-4)")
     fps = int(fps)

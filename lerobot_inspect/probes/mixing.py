@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lerobot_inspect.errors import OptionError
-from lerobot_inspect.loaders.pool import randomness_fraction
+from lerobot_inspect.errors import OptionError, check_int
 from lerobot_inspect.loaders.datasets_pipeline import reservoir_shuffle
+from lerobot_inspect.loaders.pool import randomness_fraction
 
 __all__ = ["batch_episode_ids", "loader_batches", "randomness_fraction", "reservoir_shuffle_order"]
 
@@ -26,8 +26,7 @@ def reservoir_shuffle_order(num_frames: int, *, buffer_size: int, seed: int) -> 
     sequential stream of `num_frames` frames: a permutation, pure in (num_frames, buffer_size, seed).
 
     The same reservoir code as `DatasetsPipeline`'s frame buffer, so both references agree."""
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int | np.integer) or num_frames < 0:
-        raise OptionError(f"num_frames={num_frames!r}; it must be an integer >= 0")
+    check_int("num_frames", num_frames)
     rng = np.random.default_rng(seed)
     return np.fromiter(reservoir_shuffle(range(int(num_frames)), buffer_size=buffer_size, rng=rng),
                        dtype=np.int64, count=int(num_frames))
@@ -36,8 +35,7 @@ def reservoir_shuffle_order(num_frames: int, *, buffer_size: int, seed: int) -> 
 def batch_episode_ids(episode_ids: np.ndarray, *, batch_size: int) -> np.ndarray:
     """A stream's episode ids cut into full batches, (n_batches, batch_size); the short tail is
     dropped (as `drop_last=True`), so every batch has the same denominator."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise OptionError(f"batch_size={batch_size!r}; it must be an integer >= 1")
+    check_int("batch_size", batch_size, minimum=1)
     ids = np.asarray(episode_ids)
     n_batches = len(ids) // batch_size
     if n_batches == 0:
@@ -56,8 +54,7 @@ def loader_batches(dataset: Any, *, batch_size: int, num_workers: int = 0, max_b
 
     for name, value, minimum in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
                                  ("max_batches", max_batches, 1)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-            raise OptionError(f"{name}={value!r}; it must be an integer >= {minimum}")
+        check_int(name, value, minimum=minimum)
     loader = DataLoader(dataset, batch_size=int(batch_size), num_workers=int(num_workers))
     parts = []
     iterator = iter(loader)

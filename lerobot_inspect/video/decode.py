@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lerobot_inspect.errors import DecodeError, FrameTimestampError, OptionError
+from lerobot_inspect.errors import DecodeError, FrameTimestampError, check_int
+from lerobot_inspect.io import _forks
 
 __all__ = ["DecoderCache", "FrameRequest", "decode_at", "nearest_frames"]
 
@@ -42,16 +43,19 @@ class DecoderCache:
     Random access would otherwise reopen the MP4 (and re-read its header) for every sample."""
 
     def __init__(self, capacity: int = DEFAULT_DECODER_CACHE_SIZE) -> None:
-        if capacity < 1:
-            raise OptionError(f"decoder cache capacity={capacity}; it must be at least 1")
-        self.capacity = capacity
+        self.capacity = check_int("decoder cache capacity", capacity, minimum=1)
+        self._init_process_state()
+        _forks.track(self)
+
+    def _init_process_state(self) -> None:
+        # A forked child must not use the parent's FFmpeg state; a pickled copy starts empty too.
         self._items: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
-        self._pid = os.getpid()
         self.opened = 0
 
+    _reset_after_fork = _init_process_state
+
     def __getstate__(self) -> dict:
-        """Pickled (spawned DataLoader workers): the copy starts empty, decoders stay behind."""
         return {"capacity": self.capacity}
 
     def __setstate__(self, state: dict) -> None:
@@ -60,10 +64,6 @@ class DecoderCache:
     def get(self, key: Hashable, open_decoder: Callable[[], object]) -> object:
         """The cached decoder for `key`, opening it with `open_decoder()` on a miss."""
         with self._lock:
-            if self._pid != os.getpid():  # forked: the parent's decoders are not ours to use
-                self._items = OrderedDict()
-                self._pid = os.getpid()
-                self.opened = 0
             decoder = self._items.get(key)
             if decoder is not None:
                 self._items.move_to_end(key)
@@ -108,6 +108,13 @@ def decode_at(
     itself; otherwise the index is `round(ts * average_fps)` as in LeRobot. Duplicate timestamps
     (padded window slots) are decoded once."""
     requested = np.asarray(timestamps_s, dtype=np.float64)
+    if not np.isfinite(requested).all():
+        k = int(np.flatnonzero(~np.isfinite(requested))[0])
+        raise FrameTimestampError(
+            f"{where.file}: episode {where.episode}, camera {where.camera}: timestamp {requested[k]} is not a "
+            "number; the episode's timestamp column or from_timestamp in meta/episodes is NaN or infinite "
+            "(`lerobot-inspect audit` names the rows)", file=where.file, episode=where.episode, camera=where.camera,
+            fix="recompute timestamp = frame_index / fps and from/to_timestamp from the MP4")
     num_frames = len(decoder)  # type: ignore[arg-type]
     if frame_indices is None:
         fps = decoder.metadata.average_fps  # type: ignore[attr-defined]
@@ -133,7 +140,7 @@ def decode_at(
         ) from exc
     pts = batch.pts_seconds.numpy().astype(np.float64)[inverse]
     error = np.abs(pts - requested)
-    bad = np.flatnonzero(error > tolerance_s)
+    bad = np.flatnonzero(~(error <= tolerance_s))  # a NaN request or pts never passes
     if bad.size:
         k = int(bad[0])
         raise FrameTimestampError(

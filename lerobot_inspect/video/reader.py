@@ -7,9 +7,8 @@ episode's span, for remote roots) plugs in through `episode_source`.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,7 +24,7 @@ from lerobot_inspect.errors import (
     LeRobotInspectError,
 )
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.format.validate import check_video_file_spans, read_video_header
+from lerobot_inspect.io import _forks
 from lerobot_inspect.video.decode import (
     DEFAULT_DECODER_CACHE_SIZE,
     DecoderCache,
@@ -33,19 +32,37 @@ from lerobot_inspect.video.decode import (
     decode_at,
     nearest_frames,
 )
+from lerobot_inspect.video.header import read_video_header
+from lerobot_inspect.video.spans import WRONG_FRAME_CODES, SpanProblem, span_problems
 
-__all__ = ["WRONG_FRAME_FINDINGS", "VideoReader"]
-
-# Span findings after which decoding would hand back other frames than the rows ask for. A wrong
-# to_timestamp alone is not among them: the loader asks for frames by row timestamp, never by it.
-WRONG_FRAME_FINDINGS = frozenset({"video-span-shifted", "video-frames-missing", "camera-fps-mismatch"})
+__all__ = ["VideoReader", "declared_frame_size"]
 
 # (episode, camera) -> (cache key, opener of a decoder, optional pts table of the decoder's frames)
 EpisodeSource = Callable[[int, str], tuple[object, Callable[[], object], "np.ndarray | None"]]
 
 
+def declared_frame_size(meta: DatasetMeta, camera: str) -> tuple[int, int] | None:
+    """(height, width) info.json declares for a camera, or None when its shape does not say.
+
+    LeRobot writes video shapes as (height, width, channels) with those names; a shape without
+    names is read that way when its last axis looks like channels, else as (channels, height, width)."""
+    feature = meta.features[camera]
+    shape = tuple(int(v) for v in feature.shape)
+    names = feature.names if isinstance(feature.names, list | tuple) else None
+    if len(shape) != 3:
+        return None
+    if names is not None and "height" in names and "width" in names and len(names) == 3:
+        return shape[list(names).index("height")], shape[list(names).index("width")]
+    return (shape[0], shape[1]) if shape[2] in (1, 3, 4) else (shape[1], shape[2])
+
+
 class VideoReader:
-    """Decode an episode's frames at timestamps relative to the episode's start."""
+    """Decode an episode's frames at timestamps relative to the episode's start: the frame source
+    for local files (whole-file decoders, `seek_mode="approximate"`, as LeRobot opens them).
+
+    Every frame handed out has the size info.json declares and a pts within `tolerance_s` of the
+    request; an episode whose span in its MP4 disagrees with meta/episodes is refused
+    (`check_spans=False` reads such a dataset anyway)."""
 
     def __init__(
         self,
@@ -61,22 +78,31 @@ class VideoReader:
         self.tolerance_s = tolerance_s
         self.return_uint8 = return_uint8
         self.check_spans = check_spans
-        self._span_problems: dict[tuple[str, str], dict[int, str]] = {}
+        self.cameras: tuple[str, ...] = tuple(meta.video_keys)
+        self._span_problems: dict[tuple[str, str], dict[int, SpanProblem]] = {}
+        self._sizes = {camera: declared_frame_size(meta, camera) for camera in self.cameras}
         self.decoders = DecoderCache(decoder_cache_size)
         self.episode_source = episode_source or self._whole_file_source
+        self._init_process_state()
+        _forks.track(self)
+
+    def _init_process_state(self) -> None:
+        # Threads do not survive a fork or a pickle: each process starts its own pool on first use.
         self._pool: ThreadPoolExecutor | None = None
-        self._pool_pid = -1
         self._lock = threading.Lock()
+
+    _reset_after_fork = _init_process_state
 
     def __getstate__(self) -> dict:
         """Pickled into DataLoader workers (spawn): open decoders and threads stay behind."""
         state = self.__dict__.copy()
-        state.update(_pool=None, _pool_pid=-1, _lock=None)
+        del state["_pool"], state["_lock"]
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._lock = threading.Lock()
+        self._init_process_state()
+        _forks.track(self)
 
     def _whole_file_source(self, episode: int, camera: str) -> tuple[object, Callable[[], object], None]:
         rel = self.meta.video_file(episode, camera)
@@ -101,56 +127,67 @@ class VideoReader:
         FFmpeg's own message names C++ source lines and TorchCodec's bug tracker; it stays in the
         chained cause for whoever needs it."""
         shown = self.meta.url(rel)
+        where = {"file": shown, "episode": episode, "camera": camera}
         if not self.meta.fs.exists(self.meta.path(rel)):
             return DatasetFormatError(
                 f"{shown}: MP4 of camera {camera} for episode {episode} is missing; restore it "
-                "(`lerobot-inspect audit` lists every missing file)")
+                "(`lerobot-inspect audit` lists every missing file)", fix="restore the file", **where)
         try:
-            read_video_header(self.meta, rel)
+            read_video_header(self.meta.fs, self.meta.path(rel), name=shown)
         except LeRobotInspectError as exc:
             return DecodeError(f"{shown}: camera {camera}, episode {episode}: cannot open the MP4: {exc}. "
-                               "Download the file again or re-encode the camera")
+                               "Download the file again or re-encode the camera",
+                               fix="download the file again or re-encode the camera", **where)
         except OSError as exc:
-            return DecodeError(f"{shown}: camera {camera}, episode {episode}: cannot read the MP4 ({exc})")
+            return DecodeError(f"{shown}: camera {camera}, episode {episode}: cannot read the MP4 ({exc})",
+                               fix="check the file and its permissions", **where)
         return DecodeError(f"{shown}: camera {camera}, episode {episode}: FFmpeg cannot open the MP4 although its "
                            "header parses; the sample data is corrupt. Re-encode the camera (details in the "
-                           "chained exception)")
+                           "chained exception)", fix="re-encode the camera", **where)
 
     def track_for(self, camera: str, rel: str) -> Any:
         """The MP4's sample table, for the span check; the byte-index reader has it without a read."""
-        return read_video_header(self.meta, rel).video
+        return read_video_header(self.meta.fs, self.meta.path(rel), name=self.meta.url(rel)).video
 
     def check_episode_span(self, episode: int, camera: str) -> None:
         """Refuse an episode whose from/to_timestamp disagree with where its frames are in the MP4.
 
         A span shifted by a whole frame decodes within tolerance_s, so the decoder alone would hand
-        back the neighbouring frames silently. Checked once per file and process, from the header."""
+        back the neighbouring frames silently. Checked once per file and process, from the header,
+        by the same `video.spans` check the audit runs."""
         rel = self.meta.video_file(episode, camera)
         problems = self._span_problems.get((camera, rel))
         if problems is None:
-            episodes = self.meta.episodes_in_video_file(camera)[rel]
-            try:
-                track = self.track_for(camera, rel)
-            except FileNotFoundError:
-                raise self.explain_open_failure(episode, camera, rel) from None
-            except FragmentedMp4Error:
-                track = None  # no sample table to check against; FFmpeg still decodes it whole
-            except LeRobotInspectError as exc:
-                raise DecodeError(f"{self.meta.url(rel)}: camera {camera}, episode {episode}: {exc}") from exc
-            problems = {}
-            findings = [] if track is None else check_video_file_spans(self.meta, camera, rel, episodes, track)
-            for finding in (f for f in findings if f.code in WRONG_FRAME_FINDINGS):
-                message = (f"{finding.file}: camera {camera}, episode {finding.episode}: {finding.message}; "
-                           f"fix: {finding.fix}")
-                targets = episodes.tolist() if finding.code == "camera-fps-mismatch" else [finding.episode]
-                for target in targets:
-                    problems.setdefault(int(target), message)
-            self._span_problems[(camera, rel)] = problems
-        message = problems.get(episode)
-        if message is not None:
+            problems = self._span_problems[(camera, rel)] = self._file_span_problems(episode, camera, rel)
+        problem = problems.get(episode)
+        if problem is not None:
+            shown = self.meta.url(rel)
             raise FrameTimestampError(
-                f"{message}. (To read such a dataset anyway, pass "
-                "video_reader=VideoReader(meta, check_spans=False).)")
+                f"{shown}: camera {camera}, episode {problem.episode}: {problem.message}; fix: {problem.fix}. "
+                "(To read such a dataset anyway, pass video_reader=VideoReader(meta, check_spans=False).)",
+                file=shown, episode=episode, camera=camera, fix=problem.fix, code=problem.code)
+
+    def _file_span_problems(self, episode: int, camera: str, rel: str) -> dict[int, SpanProblem]:
+        episodes = self.meta.episodes_in_video_file(camera)[rel]
+        try:
+            track = self.track_for(camera, rel)
+        except FileNotFoundError:
+            raise self.explain_open_failure(episode, camera, rel) from None
+        except FragmentedMp4Error:
+            return {}  # no sample table to check against; FFmpeg still decodes it whole
+        except LeRobotInspectError as exc:
+            raise DecodeError(f"{self.meta.url(rel)}: camera {camera}, episode {episode}: {exc}",
+                              file=self.meta.url(rel), episode=episode, camera=camera,
+                              fix="download the file again or re-encode the camera") from exc
+        problems: dict[int, SpanProblem] = {}
+        for problem in span_problems(
+                track, fps=self.meta.fps, camera=camera, episodes=episodes, lengths=self.meta.lengths[episodes],
+                from_s=self.meta.column(f"videos/{camera}/from_timestamp").astype(np.float64)[episodes],
+                to_s=self.meta.column(f"videos/{camera}/to_timestamp").astype(np.float64)[episodes]):
+            if problem.code in WRONG_FRAME_CODES:
+                for target in (episodes.tolist() if problem.affects_file else [problem.episode]):
+                    problems.setdefault(int(target), problem)
+        return problems
 
     def frames(self, episode: int, camera: str, timestamps_s: Sequence[float] | np.ndarray) -> torch.Tensor:
         """(k, C, H, W) frames of `camera` at times relative to the episode's first frame."""
@@ -162,8 +199,17 @@ class VideoReader:
         decoder = self.decoders.get(key, open_decoder)
         indices = None if pts_s is None else nearest_frames(pts_s, in_file)
         where = FrameRequest(self.meta.url(self.meta.video_file(episode, camera)), episode, camera)
-        return decode_at(decoder, in_file, where=where, tolerance_s=self.tolerance_s,
-                         return_uint8=self.return_uint8, frame_indices=indices)
+        frames = decode_at(decoder, in_file, where=where, tolerance_s=self.tolerance_s,
+                           return_uint8=self.return_uint8, frame_indices=indices)
+        declared = self._sizes.get(camera)
+        if declared is not None and tuple(frames.shape[-2:]) != declared:
+            raise DecodeError(
+                f"{where.file}: camera {camera}, episode {episode}: frames are {frames.shape[-1]}x{frames.shape[-2]} "
+                f"(width x height) but meta/info.json declares {declared[1]}x{declared[0]}; re-encode the camera at "
+                "the declared size or correct features[camera].shape in info.json",
+                file=where.file, episode=episode, camera=camera, code="video-size-mismatch",
+                fix="re-encode the camera at the declared size, or fix its shape in meta/info.json")
+        return frames
 
     def frames_for(self, episode: int, requests: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """Several cameras of one episode, one thread per camera (as LeRobot decodes them)."""
@@ -173,10 +219,13 @@ class VideoReader:
         futures = {camera: pool.submit(self.frames, episode, camera, ts) for camera, ts in requests.items()}
         return {camera: future.result() for camera, future in futures.items()}
 
+    def prefetch(self, episodes: Iterable[int]) -> None:
+        """Nothing to do for local files: the operating system's page cache reads ahead."""
+        return None
+
     def _thread_pool(self) -> ThreadPoolExecutor:
         with self._lock:
-            if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.meta.video_keys)),
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.cameras)),
                                                 thread_name_prefix="lerobot-inspect-decode")
-                self._pool_pid = os.getpid()
             return self._pool
