@@ -56,9 +56,15 @@ class Finding:
     file: str | None = None
     episode: int | None = None
     camera: str | None = None
+    feature: str | None = None
+    frame: int | None = None
+    dimension: int | None = None
+    episodes: tuple[int, ...] | None = None  # every episode involved, when there are several
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["episodes"] = None if self.episodes is None else list(self.episodes)
+        return out
 
     def __str__(self) -> str:
         where = ", ".join(
@@ -66,6 +72,9 @@ class Finding:
                 self.file,
                 None if self.episode is None else f"episode {self.episode}",
                 None if self.camera is None else f"camera {self.camera}",
+                None if self.feature is None else f"feature {self.feature}",
+                None if self.frame is None else f"frame {self.frame}",
+                None if self.dimension is None else f"dimension {self.dimension}",
             ) if part
         )
         text = f"{self.severity.upper():7} {self.code}: {self.message}"
@@ -104,13 +113,29 @@ def validate_meta(meta: DatasetMeta, *, read_video_headers: bool = True) -> list
     def video_spans(meta: DatasetMeta) -> list[Finding]:
         return _check_video_spans(meta, skip_files=headers_checked)
 
+    def video_info(meta: DatasetMeta) -> list[Finding]:  # width, height, codec, pix_fmt vs info.json
+        from lerobot_inspect.format.content_audit import check_video_info  # imports Finding from here
+
+        if not read_video_headers:
+            return []
+        header = {f.file for f in findings if f.file and f.file.endswith(".mp4")}
+        return check_video_info(meta, skip_files=header, skip_cameras={
+            f.camera for f in findings if f.code == "camera-fps-mismatch"})
+
+    def content(meta: DatasetMeta) -> list[Finding]:  # values in the rows, stored stats
+        from lerobot_inspect.format.content_audit import check_content
+
+        return check_content(meta)
+
     for check in (_check_features, _check_episodes_table, _check_tasks, _check_data_files,
-                  _check_video_files, video_headers, video_spans):
+                  _check_video_files, video_headers, video_spans, video_info, content):
         try:
             findings.extend(check(meta))
         except DatasetFormatError as exc:
             findings.append(Finding("error", "unreadable", str(exc), fix="restore the file named above"))
-    return findings
+    from lerobot_inspect.format.content import drop_explained
+
+    return drop_explained(findings)
 
 
 # ---------------------------------------------------------------------- checks
@@ -173,24 +198,9 @@ def _check_episodes_table(meta: DatasetMeta) -> list[Finding]:
             f"{int(lengths.sum())}", fix="set total_frames in meta/info.json to the sum of lengths",
             file=info_file,
         ))
-    bad_length = np.flatnonzero(stops - starts != lengths)
-    if bad_length.size:
-        ep = int(bad_length[0])
-        out.append(Finding(
-            "error", "episode-length-mismatch",
-            f"dataset_to_index - dataset_from_index = {int(stops[ep] - starts[ep])} but length = "
-            f"{int(lengths[ep])}", fix="rewrite meta/episodes from the data files", file=where, episode=ep,
-        ))
-    expected_starts = np.concatenate([[0], stops[:-1]]) if len(stops) else stops
-    gaps = np.flatnonzero(starts != expected_starts)
-    if gaps.size:
-        ep = int(gaps[0])
-        out.append(Finding(
-            "error", "index-not-contiguous",
-            f"episode starts at index {int(starts[ep])}, expected {int(expected_starts[ep])}: the global "
-            "index has a gap or an overlap", fix="renumber `index` contiguously and rewrite meta/episodes",
-            file=where, episode=ep,
-        ))
+    from lerobot_inspect.format.content import episode_range_findings  # imports Finding from here
+
+    out.extend(episode_range_findings(starts, stops, lengths, where=where))
     return out
 
 
