@@ -7,6 +7,7 @@ when the loader parts are available.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ class AuditReport:
     root: str
     summary: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
+    decode: dict[str, Any] | None = None  # the --decode pass: mode, frames, seconds, frames_per_s
 
     @property
     def counts(self) -> dict[str, int]:
@@ -36,7 +38,7 @@ class AuditReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"root": self.root, "ok": self.ok, "counts": self.counts, "summary": self.summary,
-                "findings": [f.to_dict() for f in self.findings]}
+                "decode": self.decode, "findings": [f.to_dict() for f in self.findings]}
 
 
 def dataset_summary(meta: DatasetMeta) -> dict[str, Any]:
@@ -71,19 +73,32 @@ def dataset_summary(meta: DatasetMeta) -> dict[str, Any]:
     }
 
 
-def audit_dataset(root: str, *, decode: bool = False) -> AuditReport:
+def audit_dataset(root: str, *, decode: bool | str = False, progress: Any = None) -> AuditReport:
     """Open, summarise and validate; an unopenable dataset gives a report with one error finding.
 
-    `decode=True` adds `decode_check` (decodes 3 frames per episode and camera: seconds, not
-    minutes, but it reads video, so the metadata-only audit stays the default)."""
+    `decode` ("sampled", "full", True = "sampled", False = none) adds two passes that read video:
+    `decode_check` (the first, middle and last frame of every episode and camera through the loader:
+    timestamps, frame counts, shifted spans) and `decode_check.decode_pass`, which decodes each MP4
+    sequentially, every frame ("full") or a short run per episode ("sampled"), looking for frozen
+    frames; its frames/s go into `AuditReport.decode`. The metadata-only audit (the default) does not
+    import torch. `progress` is called with each finished MP4 path of the sequential pass."""
+    mode = "sampled" if decode is True else (decode or None)
     try:
         meta = DatasetMeta.open(root)
     except LeRobotInspectError:
         return AuditReport(str(root), {}, validate(root))
     findings = validate_meta(meta)
-    if decode and not any(f.severity == "error" for f in findings):
+    decode_summary = None
+    if mode is not None and not any(f.severity == "error" for f in findings):
+        from lerobot_inspect.probes.decode_check import decode_pass
+
+        started = time.perf_counter()
         findings = findings + decode_check(meta).findings
-    return AuditReport(str(root), dataset_summary(meta), findings)
+        loader_seconds = time.perf_counter() - started
+        sequential = decode_pass(meta, mode=mode, progress=progress)
+        findings = findings + sequential.findings
+        decode_summary = {**sequential.to_dict(), "loader_check_seconds": round(loader_seconds, 4)}
+    return AuditReport(str(root), dataset_summary(meta), findings, decode_summary)
 
 
 @dataclass
@@ -210,6 +225,10 @@ def format_report(report: AuditReport) -> str:
                              f"GOP {cam['gop']}, {cam['files']} MP4 file(s)")
             else:
                 lines.append(f"camera   {cam['key']}: PNG images in Parquet, {size}")
+    if report.decode:
+        d = report.decode
+        lines.append(f"decode   {d['mode']}: {d['frames']} frames from {d['files']} MP4(s) in {d['seconds']:.2f} s "
+                     f"({d['frames_per_s']:.0f} frames/s sequential); loader check {d['loader_check_seconds']:.2f} s")
     counts = report.counts
     lines.append(f"findings {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info")
     lines.extend("  " + str(f).replace("\n", "\n  ") for f in report.findings)
