@@ -57,6 +57,9 @@ class LocalIO:
     def size(self, path: str) -> int:
         return (self.root / path).stat().st_size
 
+    def version(self, path: str) -> str:
+        return str((self.root / path).stat().st_mtime_ns)
+
 
 def test_build_save_load_lookup(root, tmp_path):
     io_ = LocalIO(root)
@@ -156,13 +159,29 @@ def test_resume_skips_finished_files(root, tmp_path):
     partial = tmp_path / ".partial"
     with pytest.raises(OSError, match="simulated"):
         build_byte_index(refs(), LocalIO(root, fail_on="wrist").read, LocalIO(root).size,
-                         threads=1, resume_dir=partial)
+                         threads=1, resume_dir=partial, file_version=LocalIO(root).version)
     assert len(list(partial.glob("*.npz"))) == 1  # front finished and was kept
+    assert partial.stat().st_mode & 0o777 == 0o700, "partial results are kept where only this user can look"
     io_ = LocalIO(root)
-    index = build_byte_index(refs(), io_.read, io_.size, threads=1, resume_dir=partial)
+    index = build_byte_index(refs(), io_.read, io_.size, threads=1, resume_dir=partial, file_version=io_.version)
     assert {p for p, _, _ in io_.reads} == {"videos/wrist/chunk-000/file-000.mp4"}
     assert len(index) == 6
     assert not partial.exists(), "partial results are removed once the build succeeds"
+
+
+def test_resume_without_a_version_tag_compares_the_moov(root, tmp_path):
+    """Without an ETag or mtime a same-size replacement cannot be told by its identity: the finished
+    file's moov is read again (one read) and compared with the hash the partial recorded."""
+    partial = tmp_path / ".partial"
+    with pytest.raises(OSError, match="simulated"):
+        build_byte_index(refs(), LocalIO(root, fail_on="wrist").read, LocalIO(root).size,
+                         threads=1, resume_dir=partial)
+    io_ = LocalIO(root)
+    index = build_byte_index(refs(), io_.read, io_.size, threads=1, resume_dir=partial)
+    front = [(start, stop) for p, start, stop in io_.reads if "front" in p]
+    moov = parse_mp4((root / refs()[0].path).read_bytes(), name="front").moov_range
+    assert front == [moov], "the finished file cost one read of its moov, not a parse"
+    assert len(index) == 6
 
 
 def test_check_fresh_names_the_file_and_the_fix(root):

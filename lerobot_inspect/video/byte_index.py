@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +38,7 @@ from lerobot_inspect.errors import (
     LeRobotInspectError,
     OptionError,
 )
-from lerobot_inspect.video.mp4 import episode_span, frame_mappings_json, read_mp4_header
+from lerobot_inspect.video.mp4 import VideoTrack, episode_span, frame_mappings_json, read_mp4_header
 
 __all__ = [
     "BYTE_INDEX_DIR",
@@ -104,6 +105,7 @@ _SCHEMAS = {"files": FILES_SCHEMA, "episodes": EPISODES_SCHEMA, "frames": FRAMES
 
 ReadFileRange = Callable[[str, int, int], bytes]
 FileSize = Callable[[str], int]
+FileVersion = Callable[[str], "str | None"]
 Progress = Callable[[int, int, str], None]
 
 
@@ -299,23 +301,18 @@ class _FileResult:
     file_row: dict
     episode_rows: list[dict]
     frames: dict[str, np.ndarray]
+    moov_sha256: str = ""
 
 
-def _index_one_file(
-    ref: VideoFileRef, read_range: ReadFileRange, file_size: FileSize, probe_bytes: int
-) -> _FileResult:
-    size = int(file_size(ref.path))
-    _, info = read_mp4_header(
-        lambda start, stop: read_range(ref.path, start, stop), size, name=ref.path, probe_bytes=probe_bytes
-    )
-    track = info.video
-    episode_rows = []
+def _episode_rows(ref: VideoFileRef, track: VideoTrack) -> list[dict]:
+    """One row per episode of `ref`: its samples and byte span in the file, from the sample table."""
+    rows = []
     for episode_index, from_ts, to_ts in ref.episodes:
         try:
             span = episode_span(track, from_timestamp=from_ts, to_timestamp=to_ts, name=ref.path)
         except DatasetFormatError as exc:
             raise DatasetFormatError(f"episode {episode_index}, camera {ref.camera!r}: {exc}") from exc
-        episode_rows.append(
+        rows.append(
             {
                 "episode_index": int(episode_index),
                 "camera": ref.camera,
@@ -329,7 +326,20 @@ def _index_one_file(
                 "floor_bytes": span.floor_bytes,
             }
         )
+    return rows
+
+
+def _index_one_file(
+    ref: VideoFileRef, read_range: ReadFileRange, file_size: FileSize, probe_bytes: int
+) -> _FileResult:
+    size = int(file_size(ref.path))
+    segments, info = read_mp4_header(
+        lambda start, stop: read_range(ref.path, start, stop), size, name=ref.path, probe_bytes=probe_bytes
+    )
+    track = info.video
+    episode_rows = _episode_rows(ref, track)
     moov_start, moov_stop = info.moov_range
+    moov = next((data for start, data in segments if start == moov_start), b"")
     file_row = {
         "path": ref.path,
         "camera": ref.camera,
@@ -353,37 +363,96 @@ def _index_one_file(
         "offset": track.offset,
         "size": track.size,
     }
-    return _FileResult(file_row, episode_rows, frames)
+    return _FileResult(file_row, episode_rows, frames, hashlib.sha256(moov).hexdigest())
+
+
+# --------------------------------------------------------------------------------------------
+# Resuming an interrupted build. Finished files are kept in a private directory (0700, owned by
+# this user, checked before use) and each one is verified by content before it is reused: its own
+# digest, the identity of the MP4 it was parsed from (size plus ETag or mtime; without a version
+# tag, a hash of the file's moov read again), and episode spans that must follow from its sample
+# table. A partial that fails any check is parsed again, never copied into the index.
+
+_PARTIAL_FRAMES = ("pts", "dts", "duration", "keyframe", "offset", "size")
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """`path` created as a directory only this user can enter (0700), or refused with OptionError
+    when it exists and is a symlink, belongs to someone else, or is open to group or others."""
+    directory = Path(path)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir(mode=0o700)
+    info = os.lstat(directory)
+    owner = os.getuid() if hasattr(os, "getuid") else info.st_uid
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != owner or info.st_mode & 0o077:
+        raise OptionError(
+            f"{directory}: not a private directory (mode {stat.filemode(info.st_mode)}, owner uid {info.st_uid}); "
+            "partial results of an index build are kept only where no one else can write. Remove it or pass "
+            "another resume directory"
+        )
+    return directory
 
 
 def _partial_path(resume_dir: Path, ref: VideoFileRef) -> Path:
-    key = hashlib.sha1(f"{ref.camera}\0{ref.path}\0{sorted(ref.episodes)!r}".encode()).hexdigest()[:20]
+    key = hashlib.sha256(f"{ref.camera}\0{ref.path}\0{sorted(ref.episodes)!r}".encode()).hexdigest()[:32]
     return resume_dir / f"{key}.npz"
 
 
-def _save_partial(path: Path, result: _FileResult) -> None:
+def _partial_digest(meta: dict, frames: Mapping[str, np.ndarray]) -> str:
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    for name in _PARTIAL_FRAMES:
+        array = np.ascontiguousarray(frames[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _save_partial(path: Path, result: _FileResult, identity: dict) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".npz")
     os.close(fd)
     try:
-        meta = json.dumps({"file": result.file_row, "episodes": result.episode_rows})
-        np.savez(tmp, meta=np.frombuffer(meta.encode(), dtype=np.uint8), **result.frames)
+        meta = {"file": result.file_row, "episodes": result.episode_rows, "identity": identity,
+                "moov_sha256": result.moov_sha256}
+        meta["digest"] = _partial_digest(meta, result.frames)
+        np.savez(tmp, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **result.frames)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def _load_partial(path: Path, size: int) -> _FileResult | None:
-    """A previous run's result for this file, if it is readable and the file size still matches."""
+def _load_partial(path: Path, ref: VideoFileRef, identity: dict, read_range: ReadFileRange) -> _FileResult | None:
+    """A previous run's result for this file when it passes every check, else None (parse again)."""
     try:
-        with np.load(path) as npz:
+        with np.load(path, allow_pickle=False) as npz:
             meta = json.loads(npz["meta"].tobytes())
-            frames = {name: npz[name] for name in FRAMES_SCHEMA.names if name not in ("file_id", "sample")}
-    except (OSError, ValueError, KeyError):
+            frames = {name: npz[name] for name in _PARTIAL_FRAMES}
+        digest = meta.pop("digest")
+        if not isinstance(digest, str) or digest != _partial_digest(meta, frames):
+            return None
+        row = meta["file"]
+        if meta["identity"] != identity or (row["path"], row["camera"]) != (ref.path, ref.camera):
+            return None
+        size, n = int(identity["size"]), int(row["n_samples"])
+        if row["size_bytes"] != size or any(frames[name].shape != (n,) for name in _PARTIAL_FRAMES):
+            return None
+        if n and (int(frames["offset"].min()) < 0 or int((frames["offset"] + frames["size"]).max()) > size):
+            return None
+        if identity.get("version") is None:
+            # No version tag to tell a replaced file of the same size: compare the moov itself.
+            start, stop = int(row["moov_start"]), int(row["moov_stop"])
+            if not 0 <= start < stop <= size:
+                return None
+            if hashlib.sha256(read_range(ref.path, start, stop)).hexdigest() != meta["moov_sha256"]:
+                return None
+        track = VideoTrack(track_id=0, timescale=int(row["timescale"]), codec=str(row["codec"]),
+                           width=int(row["width"]), height=int(row["height"]), **frames)
+        if _episode_rows(ref, track) != meta["episodes"]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, LeRobotInspectError):
         return None
-    if meta["file"]["size_bytes"] != size:
-        return None
-    return _FileResult(meta["file"], meta["episodes"], frames)
+    return _FileResult(row, meta["episodes"], frames, meta["moov_sha256"])
 
 
 def _assemble(results: list[_FileResult]) -> ByteIndex:
@@ -422,13 +491,16 @@ def build_byte_index(
     progress: Progress | None = None,
     resume_dir: str | os.PathLike | None = None,
     probe_bytes: int = 2 << 20,
+    file_version: FileVersion | None = None,
 ) -> ByteIndex:
     """Parse every file's header (threads in parallel) and compute each episode's byte span.
 
     `read_range(path, start, stop)` and `file_size(path)` do the I/O (local files, fsspec with
-    retries, ...). With `resume_dir`, each finished file is saved there, so a rerun after an
-    interruption only parses what is missing; the directory is emptied once the build succeeds.
-    `progress(done, total, path)` is called after each file."""
+    retries, ...). With `resume_dir` (made private, or refused when it is not), each finished file
+    is saved there, so a rerun after an interruption only parses what is missing; a saved file is
+    reused only after it is verified by content against the MP4 as it is now (`file_version(path)`:
+    an ETag or mtime; without one the moov is read again and compared). The directory is emptied
+    once the build succeeds. `progress(done, total, path)` is called after each file."""
     if threads < 1:
         raise OptionError(f"threads={threads}; must be at least 1")
     seen: set[tuple[str, str]] = set()
@@ -436,20 +508,21 @@ def build_byte_index(
         if (ref.camera, ref.path) in seen:
             raise OptionError(f"file {ref.path!r} of camera {ref.camera!r} listed twice; merge its episodes")
         seen.add((ref.camera, ref.path))
-    resume = Path(resume_dir) if resume_dir is not None else None
-    if resume is not None:
-        resume.mkdir(parents=True, exist_ok=True)
+    resume = private_dir(resume_dir) if resume_dir is not None else None
 
     def work(ref: VideoFileRef) -> _FileResult:
-        if resume is not None:
-            partial = _partial_path(resume, ref)
-            if partial.exists():
-                previous = _load_partial(partial, int(file_size(ref.path)))
-                if previous is not None:
-                    return previous
+        if resume is None:
+            return _index_one_file(ref, read_range, file_size, probe_bytes)
+        version = file_version(ref.path) if file_version is not None else None
+        identity = {"size": int(file_size(ref.path)), "version": None if version is None else str(version)}
+        partial = _partial_path(resume, ref)
+        if partial.exists():
+            previous = _load_partial(partial, ref, identity, read_range)
+            if previous is not None:
+                return previous
+            partial.unlink(missing_ok=True)
         result = _index_one_file(ref, read_range, file_size, probe_bytes)
-        if resume is not None:
-            _save_partial(_partial_path(resume, ref), result)
+        _save_partial(partial, result, identity)
         return result
 
     results: list[_FileResult | None] = [None] * len(files)

@@ -16,8 +16,10 @@ import hashlib
 import os
 import posixpath
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
 
@@ -25,11 +27,18 @@ from lerobot_inspect.errors import IndexStaleError, OptionError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.io.fs import for_this_process
 from lerobot_inspect.io.ranges import RangeReader
-from lerobot_inspect.video.byte_index import BYTE_INDEX_DIR, ByteIndex, VideoFileRef, build_byte_index
+from lerobot_inspect.video.byte_index import (
+    BYTE_INDEX_DIR,
+    ByteIndex,
+    VideoFileRef,
+    build_byte_index,
+    private_dir,
+)
 
 __all__ = [
     "DEFAULT_PROBE_BYTES",
     "build_dataset_index",
+    "file_version",
     "index_exists",
     "load_index",
     "load_or_build_index",
@@ -120,7 +129,10 @@ def build_dataset_index(
     resume_dir: str | os.PathLike | None = None,
     probe_bytes: int = DEFAULT_PROBE_BYTES,
 ) -> ByteIndex:
-    """Parse every MP4 header of the dataset through `reader` (range reads with retries)."""
+    """Parse every MP4 header of the dataset through `reader` (range reads with retries).
+
+    With `resume_dir`, partial results are checked against each file's version tag (ETag,
+    Last-Modified or mtime, from the filesystem's info) before they are reused."""
     return build_byte_index(
         video_file_refs(meta),
         lambda rel, start, stop: reader.read(meta.path(rel), start, stop),
@@ -129,7 +141,24 @@ def build_dataset_index(
         progress=progress,
         resume_dir=resume_dir,
         probe_bytes=probe_bytes,
+        file_version=(lambda rel: file_version(meta, rel)) if resume_dir is not None else None,
     )
+
+
+_VERSION_KEYS = ("ETag", "etag", "Last-Modified", "LastModified", "last_modified", "mtime")
+
+
+def file_version(meta: DatasetMeta, rel: str) -> str | None:
+    """A tag that changes when the file is replaced (ETag, Last-Modified, mtime), or None."""
+    try:
+        info: dict[str, Any] = for_this_process(meta.fs).info(meta.path(rel))
+    except Exception:  # no version is not an error: the caller then compares content instead
+        return None
+    for key in _VERSION_KEYS:
+        if info.get(key) not in (None, ""):
+            tag = f"{key}={info[key]}"
+            return f"{tag};ino={info['ino']}" if key == "mtime" and info.get("ino") else tag
+    return None
 
 
 def load_or_build_index(
@@ -158,9 +187,21 @@ def load_or_build_index(
 
 
 def resume_dir_for(meta: DatasetMeta) -> Path:
-    """Local scratch directory where an interrupted `index build` keeps its finished files."""
-    key = hashlib.sha1(str(meta.root).rstrip("/").encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / "lerobot_inspect_index_resume" / key
+    """Local scratch directory where an interrupted `index build` keeps its finished files.
+
+    It lies in a per-user directory under the system temp dir that is created 0700 and checked
+    (a directory, owned by this user, closed to group and others) before use; when that check
+    fails (someone else made it first), a fresh unpredictable directory is used instead and the
+    build does not resume. Each partial result is verified by content before reuse as well."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    base = Path(tempfile.gettempdir()) / f"lerobot_inspect_index_resume-{uid}"
+    key = hashlib.sha256(str(meta.root).rstrip("/").encode()).hexdigest()[:32]
+    try:
+        return private_dir(base) / key
+    except (OptionError, OSError) as exc:
+        fresh = Path(tempfile.mkdtemp(prefix="lerobot_inspect_index_resume-"))
+        warnings.warn(f"{exc}; keeping this build's partial results in {fresh} instead (no resume)", stacklevel=2)
+        return fresh / key
 
 
 def save_index(meta: DatasetMeta, index: ByteIndex, *, out: str | None = None) -> str:
