@@ -320,6 +320,158 @@ KINDS: list[Kind] = [
          "`IndexStaleError` \"is N bytes but the byte index was built for M bytes. Run `lerobot-inspect index "
          "build ROOT`\"", "rebuild the byte index"),
 ]
+
+# ---------------------------------------------------------------------- content, stats and header kinds (issue 14)
+def nan_in_action(root: Path) -> Expect:
+    rel = corrupt.edit_rows(root, 1, "action", lambda values: values * np.nan)
+    return Expect("non-finite-values", rel, 1)  # the loader returns NaN, as LeRobot does
+
+
+def null_in_action(root: Path) -> Expect:
+    rel = corrupt.edit_rows(root, 3, "action", lambda values: values, null_frames=[2, 3])
+    return Expect("null-values", rel, 3, loader=DatasetFormatError, loader_names="'action'")
+
+
+def nan_timestamp(root: Path) -> Expect:
+    rel = corrupt.rewrite_data_column(root, 1, "timestamp",
+                                      lambda ts: np.where(np.arange(len(ts)) == 3, np.float32("nan"), ts))
+    return Expect("nan-timestamp", rel, 1, loader=FrameTimestampError, loader_names=TINY_META.video_file(1, FRONT))
+
+
+def state_spike(root: Path) -> Expect:
+    rel = corrupt.spike_value(root, 2, "observation.state", 10, 3)
+    return Expect("value-spike", rel, 2, severity="warning")
+
+
+def frozen_action(root: Path) -> Expect:
+    rel = corrupt.freeze_values(root, 1, "action", 5, 25)
+    return Expect("constant-span", rel, 1, severity="warning")
+
+
+def episode_rows_swapped(root: Path) -> Expect:
+    rel = corrupt.swap_episode_values(root, 3, 4, ["observation.state", "action", "next.reward"])
+    return Expect("episode-stats-mismatch", rel, 3)
+
+
+def stats_json_missing(root: Path) -> Expect:
+    return Expect("stats-json-missing", corrupt.edit_stats_json(root, lambda text: None))
+
+
+def stats_json_not_json(root: Path) -> Expect:
+    return Expect("stats-json-unreadable", corrupt.edit_stats_json(root, lambda text: text[: len(text) // 2]))
+
+
+def _edit_stat(feature: str, stat: str, value: float) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        stats = json.loads(text)
+        stats[feature][stat] = [value] * len(stats[feature][stat])
+        return json.dumps(stats)
+
+    return edit
+
+
+def stats_json_nan(root: Path) -> Expect:
+    return Expect("stats-json-not-finite", corrupt.edit_stats_json(root, _edit_stat("action", "mean", float("nan"))))
+
+
+def stats_json_stale(root: Path) -> Expect:
+    return Expect("stats-json-mismatch", corrupt.edit_stats_json(root, _edit_stat("observation.state", "max", 9.0)))
+
+
+def state_shape_mismatch(root: Path) -> Expect:
+    return Expect("feature-shape-mismatch", corrupt.edit_feature(root, "observation.state", shape=[7]))
+
+
+def task_index_negative(root: Path) -> Expect:
+    rel = corrupt.rewrite_data_column(root, 1, "task_index", lambda t: np.where(np.arange(len(t)) == 0, -1, t))
+    return Expect("task-index-out-of-range", rel, 1)  # loads: row -1 is the last task, as LeRobot's iloc[-1]
+
+
+def episode_ranges_swapped(root: Path) -> Expect:
+    corrupt.swap_episode_ranges(root, 1, 2)
+    return Expect("episode-ranges-swapped", "meta/episodes", 1, loader=DatasetFormatError,
+                  loader_names=TINY_META.data_file(1))
+
+
+def episode_ranges_overlap(root: Path) -> Expect:
+    corrupt.edit_episodes_column(root, "dataset_from_index", 2, int(TINY_META.dataset_from_index[2]) - 2)
+    return Expect("episode-ranges-overlap", "meta/episodes", 2, loader=DatasetFormatError,
+                  loader_names=TINY_META.data_file(2))
+
+
+def camera_size_mismatch(root: Path) -> Expect:
+    corrupt.edit_feature(root, FRONT, shape=[40, 56, 3], **{"video.height": 40, "video.width": 56})
+    return Expect("video-size-mismatch", TINY_META.video_file(0, FRONT), 0, FRONT, loader=DecodeError)
+
+
+def camera_codec_mismatch(root: Path) -> Expect:
+    corrupt.edit_feature(root, WRIST, **{"video.codec": "h264"})
+    return Expect("video-codec-mismatch", TINY_META.video_file(0, WRIST), 0, WRIST)
+
+
+def camera_pix_fmt_mismatch(root: Path) -> Expect:
+    corrupt.edit_feature(root, WRIST, **{"video.pix_fmt": "yuv444p"})
+    return Expect("video-pix-fmt-mismatch", TINY_META.video_file(0, WRIST), 0, WRIST)
+
+
+KINDS += [
+    Kind("NaN in a numeric feature", "`edit_rows(root, 1, 'action', v * nan)` (the whole episode)",
+         "`non-finite-values` (error) naming the Parquet, episode, feature, first frame and dimension, with NaN/inf "
+         "counts; loads, values NaN (as LeRobot)", "re-record or drop the episode", nan_in_action),
+    Kind("null in a numeric feature", "`edit_rows(root, 3, 'action', null_frames=[2, 3])`",
+         "`null-values` (error) with the count; loader: `DatasetFormatError` naming episode and column (LeRobot: "
+         "\"Could not infer dtype of NoneType\")", "fill or drop the episode's rows", null_in_action),
+    Kind("NaN timestamp", "`rewrite_data_column(root, 1, 'timestamp', NaN at frame 3)`",
+         "`nan-timestamp` (error) naming the frame; loader: `FrameTimestampError` \"timestamp nan is not a number\"",
+         "recompute timestamp = frame_index / fps", nan_timestamp),
+    Kind("one-frame spike in state", "`spike_value(root, 2, 'observation.state', frame=10, dim=3)` (+1e5, stats "
+         "recomputed)", "`value-spike` (warning) naming episode, frame and dimension; loads",
+         "check the sensor; repair or drop the frame", state_spike),
+    Kind("frozen state/action span", "`freeze_values(root, 1, 'action', 5, 25)` (stats recomputed)",
+         "`constant-span` (warning) naming episode, first frame, span and dimensions; loads",
+         "drop the episode or the frozen frames", frozen_action),
+    Kind("rows of two episodes swapped (ids left right)",
+         "`swap_episode_values(root, 3, 4, [state, action, reward])`",
+         "`episode-stats-mismatch` (error) naming both episodes and the disagreeing stats; loads (wrong values)",
+         "find the right rows; recompute the stats", episode_rows_swapped),
+    Kind("stats.json missing", "`edit_stats_json(root, delete)`", "`stats-json-missing` (error); loads",
+         "recompute meta/stats.json", stats_json_missing),
+    Kind("stats.json not JSON", "`edit_stats_json(root, cut in half)`", "`stats-json-unreadable` (error); loads",
+         "recompute meta/stats.json", stats_json_not_json),
+    Kind("stats.json holds NaN", "`edit_stats_json(root, action mean = NaN)`",
+         "`stats-json-not-finite` (error) naming feature/stat; loads", "recompute meta/stats.json from finite data",
+         stats_json_nan),
+    Kind("stats.json disagrees with the data", "`edit_stats_json(root, observation.state max = 9)`",
+         "`stats-json-mismatch` (error) naming feature and stat; loads", "recompute meta/stats.json",
+         stats_json_stale),
+    Kind("info.json shape disagrees with the Parquet values", "`edit_feature(root, 'observation.state', shape=[7])`",
+         "`feature-shape-mismatch` (error) on meta/info.json naming the feature; loads with the rows' shape (6,)",
+         "set the shape in meta/info.json", state_shape_mismatch),
+    Kind("negative task_index", "`rewrite_data_column(root, 1, 'task_index', -1 at frame 0)`",
+         "`task-index-out-of-range` (error) naming episode and frame; loads the LAST task for that frame (as "
+         "LeRobot's `iloc[-1]`)", "set task_index to the task's row", task_index_negative),
+    Kind("task_index past the tasks table", "`rewrite_data_column(root, 1, 'task_index', t + 10)`",
+         "`task-index-out-of-range` (error); loader: `DatasetFormatError` \"meta/tasks.parquet: task_index 11 is out "
+         "of range\" (tested in test_content_checks.py)", "set task_index to the task's row"),
+    Kind("episode ranges swapped between two episodes", "`swap_episode_ranges(root, 1, 2)`",
+         "`episode-ranges-swapped` (error) naming both episodes and their right ranges; loader: `DatasetFormatError` "
+         "naming the data file and episode", "rewrite dataset_from/to_index from the lengths", episode_ranges_swapped),
+    Kind("episode ranges overlap", "`edit_episodes_column(root, 'dataset_from_index', 2, from - 2)`",
+         "`episode-ranges-overlap` (error) naming episodes 1 and 2; loader: `DatasetFormatError` naming the data file "
+         "and episode", "rewrite dataset_from/to_index from the lengths", episode_ranges_overlap),
+    Kind("MP4 size differs from info.json", "`edit_feature(root, CAM, shape=[40, 56, 3], video.height/width)`",
+         "`video-size-mismatch` (error) \"the MP4 is 64x48 but meta/info.json declares 56x40\"; loader: `DecodeError` "
+         "naming the MP4 and episode", "re-encode, or fix shape in info.json", camera_size_mismatch),
+    Kind("MP4 codec differs from info.json", "`edit_feature(root, CAM, video.codec='h264')` (files are AV1)",
+         "`video-codec-mismatch` (error) from the MP4 sample entry; loads", "fix video.codec or re-encode",
+         camera_codec_mismatch),
+    Kind("MP4 pixel format differs from info.json", "`edit_feature(root, CAM, video.pix_fmt='yuv444p')`",
+         "`video-pix-fmt-mismatch` (error) from av1C/avcC/hvcC; loads", "fix video.pix_fmt or re-encode",
+         camera_pix_fmt_mismatch),
+    Kind("frozen video frames", "`freeze_video_frames(root, CAM, 1, start=10, count=8)` (re-encoded)",
+         "`audit --decode`: `frozen-frames` (warning) naming episode, camera and frames 10..17 (tested in "
+         "test_audit_decode.py); metadata checks cannot see pixels", "re-record or drop the frozen span"),
+]
 VALIDATED = [k for k in KINDS if k.make is not None]
 
 
