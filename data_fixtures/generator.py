@@ -48,9 +48,8 @@ import pyarrow.parquet as pq
 
 from lerobot_inspect.probes.framecode import FrameCode, encode_frame_code
 
-__all__ = ["DEFAULT_TASKS", "GENERATOR_VERSION", "add_fixture_parser", "cached_dataset", "camera_keys",
-           "frame_values",
-           "generate_dataset"]
+__all__ = ["DEFAULT_TASKS", "GENERATOR_VERSION", "cached_dataset", "camera_keys", "fixture_parser", "frame_values",
+           "generate_dataset", "main"]
 
 GENERATOR_VERSION = "1"
 DEFAULT_TASKS = ("Pick the red cube", "Stack the blocks", "Open the drawer", "Wipe the table")
@@ -732,38 +731,42 @@ def cached_dataset(**kwargs: Any) -> Path:
     return final
 
 
-def add_fixture_parser(subparsers: Any) -> None:
-    """Add `fixture OUT [options]` to an argparse subparsers object (the lerobot-inspect CLI uses it)."""
+def fixture_parser() -> Any:
+    """`python -m data_fixtures OUT [options]`: the generator's command line."""
     import argparse
 
-    parser = subparsers.add_parser(
-        "fixture",
-        help="write a deterministic synthetic LeRobot v3 dataset",
+    parser = argparse.ArgumentParser(
+        prog="python -m data_fixtures",
         description="Write a deterministic LeRobot v3 dataset whose video frames encode "
-                    "(camera, episode, frame) as a readable code, for testing loaders.",
-        epilog="example: lerobot-inspect fixture /tmp/ds --episodes 50 --cameras 2 --codec av1 "
-               "--episodes-per-file 10",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                    "(camera, episode, frame) as a readable code, for testing and benchmarking loaders.",
+        epilog="examples:\n"
+               "  python -m data_fixtures /tmp/ds --episodes 50 --cameras 2 --codec av1 --episodes-per-file 10\n"
+               "  python -m data_fixtures /tmp/ds1k --episodes 1000 --cameras 2\n"
+               "  python -m data_fixtures /tmp/h264 --episodes 6 --codec h264 --gop 12 --image-camera",
+        formatter_class=type("Formatter", (argparse.RawDescriptionHelpFormatter,
+                                           argparse.ArgumentDefaultsHelpFormatter), {}),
     )
     parser.add_argument("out", metavar="OUT", help="directory to create (must be absent or empty)")
-    parser.add_argument("--episodes", type=int, default=4)
-    parser.add_argument("--cameras", type=int, default=2)
-    parser.add_argument("--codec", choices=("av1", "h264"), default="av1")
+    parser.add_argument("--episodes", type=int, default=4, help="number of episodes")
+    parser.add_argument("--cameras", type=int, default=2, help="video cameras")
+    parser.add_argument("--codec", choices=("av1", "h264"), default="av1", help="video codec")
     parser.add_argument("--gop", type=int, default=None, help="keyframe interval (default: av1 2, h264 12)")
     parser.add_argument("--episodes-per-file", type=int, default=None, help="episodes per mp4")
     parser.add_argument("--episodes-per-data-file", type=int, default=None, help="episodes per data parquet")
-    parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--height", type=int, default=48)
-    parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min-length", type=int, default=20)
-    parser.add_argument("--max-length", type=int, default=40)
+    parser.add_argument("--width", type=int, default=64, help="camera 0 width")
+    parser.add_argument("--height", type=int, default=48, help="camera 0 height")
+    parser.add_argument("--fps", type=int, default=30, help="frame rate")
+    parser.add_argument("--seed", type=int, default=0, help="lengths and tabular values")
+    parser.add_argument("--min-length", type=int, default=20, help="shortest episode (frames)")
+    parser.add_argument("--max-length", type=int, default=40, help="longest episode (frames)")
     parser.add_argument("--image-camera", action="store_true", help="add a PNG-in-parquet image camera")
     parser.add_argument("--chunks-size", type=int, default=1000, help="files per chunk directory")
-    parser.set_defaults(func=_run_fixture_command)
+    return parser
 
 
-def _run_fixture_command(args: Any) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Generate the dataset `python -m data_fixtures ARGS` asks for and print where and how long."""
+    args = fixture_parser().parse_args(argv)
     started = time.perf_counter()
     path = generate_dataset(
         args.out, episodes=args.episodes, cameras=args.cameras, codec=args.codec, gop=args.gop,

@@ -8,9 +8,9 @@ with app.setup:
     import marimo as mo
     import pandas as pd
 
-    from data_fixtures import tiny_root
     from lerobot_inspect import charts
     from lerobot_inspect.probes.audit import audit_dataset, decode_check, format_report
+    from lerobot_inspect.report.knobs import notebook_knobs
 
 
 
@@ -30,8 +30,9 @@ def _():
 @app.cell
 def _():
     args = mo.cli_args()
-    dataset_root = mo.ui.text(value=str(args.get("dataset") or tiny_root()), label="dataset root", full_width=True)
-    decode = mo.ui.checkbox(value=bool(args.get("decode", True)), label="decode first/middle/last frames")
+    _knobs = notebook_knobs("audit", args)
+    dataset_root = mo.ui.text(value=_knobs["dataset"], label="dataset root", full_width=True)
+    decode = mo.ui.checkbox(value=_knobs["decode"], label="decode first/middle/last frames")
     run = mo.ui.run_button(label="Run the audit")
     mo.vstack([dataset_root, mo.hstack([decode, run], justify="start")])
     return args, dataset_root, decode, run

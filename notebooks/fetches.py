@@ -6,9 +6,9 @@ app = marimo.App(width="medium", app_title="Byte-range fetches")
 with app.setup:
     import marimo as mo
 
-    from data_fixtures import tiny_root
     from lerobot_inspect import charts
     from lerobot_inspect.probes.fetches import fetch_table
+    from lerobot_inspect.report.knobs import notebook_knobs
 
 
 
@@ -30,8 +30,9 @@ def _():
 @app.cell
 def _():
     args = mo.cli_args()
-    dataset_root = mo.ui.text(value=str(args.get("dataset") or tiny_root()), label="dataset root", full_width=True)
-    seed = mo.ui.number(start=0, stop=2**31 - 1, value=int(args.get("seed", 0)), label="seed")
+    _knobs = notebook_knobs("fetches", args)
+    dataset_root = mo.ui.text(value=_knobs["dataset"], label="dataset root", full_width=True)
+    seed = mo.ui.number(start=0, stop=2**31 - 1, value=_knobs["seed"], label="seed")
     run = mo.ui.run_button(label="Measure fetches")
     mo.vstack([dataset_root, mo.hstack([seed, run], justify="start")])
     return args, dataset_root, run, seed

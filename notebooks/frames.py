@@ -4,38 +4,25 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="Decoded frames")
 
 with app.setup:
-    import shutil
-    import tempfile
-    from pathlib import Path
-
     import marimo as mo
 
-    from data_fixtures import tiny_root
     from lerobot_inspect import DecodeError, MapDataset, charts
-    from lerobot_inspect.probes.frames import frame_parity, frame_rows, load_frame, stream_parity_samples
+    from lerobot_inspect.probes.framecode import FrameCode, decode_frame_code, encode_frame_code
+    from lerobot_inspect.probes.frames import (
+        frame_parity,
+        frame_rows,
+        load_frame,
+        shifted_copy,
+        stream_parity_samples,
+    )
+    from lerobot_inspect.report.knobs import notebook_knobs
 
-
-
-@app.function
-def shifted_copy(root: str, episode: int) -> str:
-    """A temporary copy of `root` whose first camera's from/to_timestamp for `episode` is one frame late."""
-    from data_fixtures.corrupt import shift_video_timestamps
-    from lerobot_inspect.format import DatasetMeta
-
-    copy = Path(tempfile.mkdtemp(prefix="lerobot_inspect_shifted_")) / "dataset"
-    shutil.copytree(root, copy)
-    shift_video_timestamps(copy, DatasetMeta.open(str(copy)).video_keys[0], episode, frames=1)
-    return str(copy)
 
 
 @app.function
 def expected_frames(parity_row, frame):
     """The frame a fixture should have returned (drawn from its code), or None when the decoded
     frame carries no fixture code (real datasets)."""
-    try:
-        from data_fixtures import FrameCode, decode_frame_code, encode_frame_code
-    except ImportError:
-        return None
     try:
         decode_frame_code(frame)
     except ValueError:
@@ -85,14 +72,16 @@ def _():
 @app.cell
 def _():
     args = mo.cli_args()
-    dataset_root = mo.ui.text(value=str(args.get("dataset") or tiny_root()), label="dataset root", full_width=True)
-    _shift = args.get("shift-episode", -1 if "dataset" in args else 0)
-    shift_episode = mo.ui.number(start=-1, stop=100000, value=int(_shift), label="demo: shift this episode by one frame on a temp copy (-1 = off)")
-    pipeline = mo.ui.dropdown(options=["pool", "datasets"], value=str(args.get("pipeline", "pool")).split(",")[0], label="streaming pipeline")
-    seed = mo.ui.number(start=0, stop=2**31 - 1, value=int(args.get("seed", 0)), label="seed")
+    knobs = notebook_knobs("frames", args)
+    dataset_root = mo.ui.text(value=knobs["dataset"], label="dataset root", full_width=True)
+    # Opened without a dataset (the bundled fixture), the page seeds its demo fault unless told otherwise.
+    _shift = knobs["shift_episode"] if "dataset" in args or "shift-episode" in args else 0
+    shift_episode = mo.ui.number(start=-1, stop=100000, value=_shift, label="demo: shift this episode by one frame on a temp copy (-1 = off)")
+    pipeline = mo.ui.dropdown(options=["pool", "datasets"], value=knobs["pipeline"].split(",")[0], label="streaming pipeline")
+    seed = mo.ui.number(start=0, stop=2**31 - 1, value=knobs["seed"], label="seed")
     run = mo.ui.run_button(label="Decode frames")
     mo.vstack([dataset_root, mo.hstack([shift_episode, pipeline, seed, run], justify="start", wrap=True)])
-    return args, dataset_root, pipeline, run, seed, shift_episode
+    return args, dataset_root, knobs, pipeline, run, seed, shift_episode
 
 
 @app.cell
@@ -142,9 +131,10 @@ def _(parity):
 
 
 @app.cell
-def _(args, dataset, parity):
+def _(dataset, knobs, parity):
     _wrong = parity[(parity["code_ok"] == False) | (parity["next_episode_identical"] == True)]  # noqa: E712
-    _default = str(args.get("episode", int(_wrong["episode_index"].iloc[0]) if len(_wrong) else dataset.episodes[0]))
+    _first = int(_wrong["episode_index"].iloc[0]) if len(_wrong) else dataset.episodes[0]
+    _default = str(_first if knobs["episode"] is None else knobs["episode"])
     _choices = [str(e) for e in dataset.episodes]
     episode = mo.ui.dropdown(options=_choices, value=_default if _default in _choices else _choices[0], label="episode")
     camera = mo.ui.dropdown(options=dataset.meta.video_keys, value=str(_wrong["camera"].iloc[0]) if len(_wrong) else dataset.meta.video_keys[0], label="camera")

@@ -8,15 +8,15 @@ with app.setup:
     import numpy as np
     import pandas as pd
 
-    from data_fixtures import tiny_root
     from lerobot_inspect import charts
+    from lerobot_inspect.loaders.streaming import StreamingDataset
     from lerobot_inspect.probes.mixing import (
         batch_episode_ids,
         loader_batches,
         randomness_fraction,
         reservoir_shuffle_order,
     )
-    from lerobot_inspect.loaders.streaming import StreamingDataset
+    from lerobot_inspect.report.knobs import notebook_knobs
 
 
 
@@ -47,15 +47,16 @@ def _():
 @app.cell
 def _():
     args = mo.cli_args()
-    dataset_root = mo.ui.text(value=str(args.get("dataset") or tiny_root()), label="dataset root", full_width=True)
-    seed = mo.ui.number(start=0, stop=2**31 - 1, value=int(args.get("seed", 0)), label="seed")
-    pool_size = mo.ui.number(start=1, stop=4096, value=int(args.get("pool-size", 4)), label="pool size (episodes)")
-    batch_size = mo.ui.number(start=1, stop=4096, value=int(args.get("batch-size", 8)), label="batch size")
-    workers = mo.ui.number(start=0, stop=64, value=int(args.get("workers", 0)), label="workers")
-    world_size = mo.ui.number(start=1, stop=1024, value=int(args.get("world-size", 1)), label="world size")
-    buffer_size = mo.ui.number(start=1, stop=100000, value=int(args.get("buffer-size", 64)), label="reservoir buffer (frames)")
-    pipeline = mo.ui.dropdown(options=["pool", "datasets"], value=str(args.get("pipeline", "pool")).split(",")[0], label="pipeline")
-    batches = mo.ui.number(start=1, stop=10000, value=int(args.get("batches", 16)), label="batches to draw")
+    _knobs = notebook_knobs("mixing", args)
+    dataset_root = mo.ui.text(value=_knobs["dataset"], label="dataset root", full_width=True)
+    seed = mo.ui.number(start=0, stop=2**31 - 1, value=_knobs["seed"], label="seed")
+    pool_size = mo.ui.number(start=1, stop=4096, value=_knobs["pool_size"], label="pool size (episodes)")
+    batch_size = mo.ui.number(start=1, stop=4096, value=_knobs["batch_size"], label="batch size")
+    workers = mo.ui.number(start=0, stop=64, value=_knobs["workers"], label="workers")
+    world_size = mo.ui.number(start=1, stop=1024, value=_knobs["world_size"], label="world size")
+    buffer_size = mo.ui.number(start=1, stop=100000, value=_knobs["buffer_size"], label="reservoir buffer (frames)")
+    pipeline = mo.ui.dropdown(options=["pool", "datasets"], value=_knobs["pipeline"].split(",")[0], label="pipeline")
+    batches = mo.ui.number(start=1, stop=10000, value=_knobs["batches"], label="batches to draw")
     run = mo.ui.run_button(label="Draw batches")
     mo.vstack([dataset_root, mo.hstack([pipeline, seed, pool_size, batch_size, workers, world_size, batches, buffer_size], justify="start", wrap=True), run])
     return args, batch_size, batches, buffer_size, dataset_root, pipeline, pool_size, run, seed, workers, world_size

@@ -8,10 +8,10 @@ with app.setup:
 
     import marimo as mo
 
-    from data_fixtures import tiny_root
     from lerobot_inspect import MapDataset, charts
     from lerobot_inspect.format import DatasetMeta
     from lerobot_inspect.probes.padding import padding_frames, padding_table
+    from lerobot_inspect.report.knobs import notebook_knobs
 
 
 
@@ -43,11 +43,12 @@ def _():
 @app.cell
 def _():
     args = mo.cli_args()
-    dataset_root = mo.ui.text(value=str(args.get("dataset") or tiny_root()), label="dataset root", full_width=True)
-    deltas_text = mo.ui.text_area(value=str(args.get("delta-timestamps") or ""), label="delta_timestamps (JSON; empty = a typical window)", full_width=True)
+    knobs = notebook_knobs("padding", args)
+    dataset_root = mo.ui.text(value=knobs["dataset"], label="dataset root", full_width=True)
+    deltas_text = mo.ui.text_area(value=knobs["delta_timestamps"] or "", label="delta_timestamps (JSON; empty = a typical window)", full_width=True)
     run = mo.ui.run_button(label="Compute padding")
     mo.vstack([dataset_root, deltas_text, run])
-    return args, dataset_root, deltas_text, run
+    return args, dataset_root, deltas_text, knobs, run
 
 
 @app.cell
@@ -66,9 +67,9 @@ def _(args, dataset_root, deltas_text, run):
 
 
 @app.cell
-def _(args, dataset):
+def _(dataset, knobs):
     _choices = [str(e) for e in dataset.episodes]
-    _wanted = str(args.get("episode", _choices[0]))
+    _wanted = str(_choices[0] if knobs["episode"] is None else knobs["episode"])
     episode = mo.ui.dropdown(options=_choices, value=_wanted if _wanted in _choices else _choices[0], label="episode")
     episode
     return (episode,)

@@ -7,10 +7,10 @@ with app.setup:
     import marimo as mo
     import pandas as pd
 
-    from data_fixtures import tiny_root
     from lerobot_inspect import charts
-    from lerobot_inspect.probes.resume import resume_comparison
     from lerobot_inspect.loaders.streaming import StreamingDataset
+    from lerobot_inspect.probes.resume import resume_comparison
+    from lerobot_inspect.report.knobs import notebook_knobs
 
 
 
@@ -49,11 +49,12 @@ def _():
 @app.cell
 def _():
     args = mo.cli_args()
-    dataset_root = mo.ui.text(value=str(args.get("dataset") or tiny_root()), label="dataset root", full_width=True)
-    seed = mo.ui.number(start=0, stop=2**31 - 1, value=int(args.get("seed", 0)), label="seed")
-    pool_size = mo.ui.number(start=1, stop=4096, value=int(args.get("pool-size", 3)), label="pool size")
-    resume_step = mo.ui.number(start=0, stop=10**9, value=int(args.get("resume-step", 40)), label="resume step (samples)")
-    pipelines = mo.ui.multiselect(options=["pool", "datasets"], value=str(args.get("pipeline", "pool,datasets")).split(","), label="pipelines")
+    _knobs = notebook_knobs("resume", args)
+    dataset_root = mo.ui.text(value=_knobs["dataset"], label="dataset root", full_width=True)
+    seed = mo.ui.number(start=0, stop=2**31 - 1, value=_knobs["seed"], label="seed")
+    pool_size = mo.ui.number(start=1, stop=4096, value=_knobs["pool_size"], label="pool size")
+    resume_step = mo.ui.number(start=0, stop=10**9, value=_knobs["resume_step"], label="resume step (samples)")
+    pipelines = mo.ui.multiselect(options=["pool", "datasets"], value=_knobs["pipeline"].split(","), label="pipelines")
     run = mo.ui.run_button(label="Run and resume")
     mo.vstack([dataset_root, mo.hstack([seed, pool_size, resume_step, pipelines], justify="start", wrap=True), run])
     return args, dataset_root, pipelines, pool_size, resume_step, run, seed

@@ -6,7 +6,6 @@ Every other test trusts these datasets, so these tests check them against the fo
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import struct
@@ -24,14 +23,15 @@ from torchcodec.decoders import VideoDecoder
 
 from data_fixtures import (
     FrameCode,
-    add_fixture_parser,
     cached_dataset,
     camera_keys,
     decode_frame_code,
     encode_frame_code,
+    fixture_parser,
     frame_values,
     generate_dataset,
 )
+from data_fixtures import main as fixture_main
 from data_fixtures.generator import _encode_episode_mp4
 
 DEFAULTS = ["timestamp", "frame_index", "episode_index", "index", "task_index"]
@@ -321,13 +321,10 @@ def test_generate_refuses_a_non_empty_directory(tmp_path: Path) -> None:
         generate_dataset(tmp_path, episodes=1)
 
 
-def test_fixture_subcommand_generates_and_reports(tmp_path: Path, capsys) -> None:
-    parser = argparse.ArgumentParser(prog="lerobot-inspect")
-    add_fixture_parser(parser.add_subparsers())
-    assert "example" in parser._subparsers._group_actions[0].choices["fixture"].format_help()
-    args = parser.parse_args(["fixture", str(tmp_path / "cli"), "--episodes", "2", "--cameras", "1",
-                              "--min-length", "3", "--max-length", "4", "--codec", "h264", "--image-camera"])
-    assert args.func(args) == 0
+def test_fixture_command_generates_and_reports(tmp_path: Path, capsys) -> None:
+    assert "python -m data_fixtures" in fixture_parser().format_help()
+    assert fixture_main([str(tmp_path / "cli"), "--episodes", "2", "--cameras", "1", "--min-length", "3",
+                         "--max-length", "4", "--codec", "h264", "--image-camera"]) == 0
     assert str(tmp_path / "cli") in capsys.readouterr().out
     info = _info(tmp_path / "cli")
     assert info["total_episodes"] == 2 and "observation.images.gripper_png" in info["features"]
@@ -365,7 +362,7 @@ def test_frame_code_accepts_torch_chw_float_and_rejects_damage() -> None:
 
 @pytest.mark.slow
 def test_thousand_episodes_generate_and_decode(tmp_path: Path) -> None:
-    """The size the issue times (`lerobot-inspect fixture OUT --episodes 1000 --cameras 2` prints the
+    """The size the issue times (`python -m data_fixtures OUT --episodes 1000 --cameras 2` prints the
     time); here only correctness is asserted: speed is for the CLI's report, not a timed test."""
     root = generate_dataset(tmp_path / "big", episodes=1000, cameras=2, length_range=(8, 16), width=64, height=48)
     sampled = _episodes(root)["length"].iloc[::97].sum()

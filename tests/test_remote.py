@@ -274,13 +274,9 @@ def test_sparse_zero_policy_fills_read_ahead_but_refuses_seeks_into_gaps() -> No
 
 # ---- index build / show CLI handlers -------------------------------------------------------------------
 def _index_args(*argv: str):
-    import argparse
+    from lerobot_inspect.cli import build_parser
 
-    from lerobot_inspect.index_cli import add_index_parser
-
-    parser = argparse.ArgumentParser(prog="lerobot-inspect")
-    add_index_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(list(argv))
+    return build_parser().parse_args(list(argv))
 
 
 def test_index_build_cli_writes_tables_and_resumes_after_a_failed_file(tmp_path: Path, capsys) -> None:

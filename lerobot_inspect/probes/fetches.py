@@ -31,7 +31,8 @@ from lerobot_inspect.io.ranges import RangeReader
 from lerobot_inspect.loaders.map_dataset import select_episodes
 from lerobot_inspect.video.remote import ByteIndexSource, ByteIndexVideoReader, merge_ranges
 
-__all__ = ["FETCH_COLUMNS", "PER_EPISODE_COLUMNS", "fetch_table"]
+__all__ = ["FETCH_COLUMNS", "PER_EPISODE_COLUMNS", "byte_floor", "fetch_table", "header_bytes", "sample_ranges",
+           "video_traffic"]
 
 FETCH_COLUMNS = ["order", "episode_index", "camera", "file", "kind", "start", "stop", "size_bytes", "cache_hit",
                  "requests", "bytes_fetched", "seconds"]
@@ -76,17 +77,46 @@ def _served(root: str, serve_local: bool) -> Iterator[tuple[str, Any]]:
         yield server.url, server
 
 
-def _video_traffic(server: Any) -> tuple[int, int]:
+def video_traffic(server: Any) -> tuple[int, int]:
+    """(bytes, GET requests) a loopback server sent for MP4 files since its last reset; (0, 0) without one."""
     if server is None:
         return 0, 0
     mp4 = [entry for path, entry in server.stats()["paths"].items() if path.endswith(".mp4")]
     return sum(e["bytes_sent"] for e in mp4), sum(e.get("get_requests", 0) for e in mp4)
 
 
-def _sample_bytes(index: Any, entry: Any) -> int:
+# ---- the byte floor: what any reader must fetch --------------------------------------------------------
+def sample_ranges(index: Any, entry: Any) -> list[tuple[int, int]]:
+    """Byte ranges of the samples an (episode, camera) decoder consumes, in file order."""
     frames = index.file_frames(entry.path)
     chosen = slice(entry.first_sample, entry.first_sample + entry.n_samples)
-    return int(frames["size"][chosen].sum())
+    offsets, sizes = frames["offset"][chosen], frames["size"][chosen]
+    return list(zip(offsets.tolist(), (offsets + sizes).tolist(), strict=True))
+
+
+def header_bytes(entry: Any) -> int:
+    """Bytes of the MP4 header ranges a reader fetches once per file."""
+    return sum(b - a for a, b in merge_ranges(entry.header_ranges))
+
+
+def byte_floor(index: Any, episodes: Sequence[int], cameras: Sequence[str]) -> tuple[int, int]:
+    """(floor, spans) in bytes for reading `episodes` x `cameras`: per touched file, the union of its
+    header ranges with the samples the episodes' decoders consume (floor), or with the episodes'
+    whole byte spans (spans: what a byte-index reader fetches)."""
+    headers: dict[str, list[tuple[int, int]]] = {}
+    samples: dict[str, list[tuple[int, int]]] = {}
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for episode in episodes:
+        for camera in cameras:
+            entry = index.episode(int(episode), camera)
+            headers.setdefault(entry.path, list(entry.header_ranges))
+            samples.setdefault(entry.path, []).extend(sample_ranges(index, entry))
+            spans.setdefault(entry.path, []).append((entry.span_start, entry.span_stop))
+
+    def union(parts: dict[str, list[tuple[int, int]]]) -> int:
+        return sum(b - a for path in parts for a, b in merge_ranges([*headers[path], *parts[path]]))
+
+    return union(samples), union(spans)
 
 
 def fetch_table(
@@ -158,8 +188,8 @@ def fetch_table(
                 header_floor = 0
                 if entry.path not in headers_seen:
                     headers_seen.add(entry.path)
-                    header_floor = sum(b - a for a, b in merge_ranges(entry.header_ranges))
-                samples = _sample_bytes(index, entry)
+                    header_floor = header_bytes(entry)
+                samples = sum(b - a for a, b in sample_ranges(index, entry))
                 per_episode.append({
                     "episode_index": episode, "camera": camera, "file": entry.path,
                     "frames_decoded": len(frames),
@@ -171,7 +201,7 @@ def fetch_table(
                     "requests": sum(r["requests"] for r in mine),
                     "cache_hits": sum(bool(r["cache_hit"]) for r in mine),
                 })
-        video_bytes, video_requests = _video_traffic(server)
+        video_bytes, video_requests = video_traffic(server)
         video.decoders.clear()
         cache.close()
 

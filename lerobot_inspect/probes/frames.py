@@ -12,7 +12,11 @@ expose it:
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +25,7 @@ import pandas as pd
 from lerobot_inspect.errors import DecodeError, LeRobotInspectError, OptionError
 from lerobot_inspect.probes.framecode import decode_frame_code
 
-__all__ = ["frame_parity", "frame_rows", "load_frame", "stream_parity_samples"]
+__all__ = ["frame_parity", "frame_rows", "load_frame", "shift_video_span", "shifted_copy", "stream_parity_samples"]
 
 POSITIONS = ("first", "middle", "last")
 
@@ -204,3 +208,50 @@ def _meta_of(root: Any) -> Any:
     from lerobot_inspect.format import DatasetMeta
 
     return root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)
+
+
+# ---- the demo's seeded fault ---------------------------------------------------------------------------
+def shift_video_span(root: str | Path, camera: str, episode: int, *, frames: int = 1) -> str:
+    """Move one episode's `videos/<camera>/from_timestamp` and `to_timestamp` by whole frames, in
+    place, in a local dataset; return the meta/episodes file rewritten (relative to `root`).
+
+    The decoder then finds a neighbour's frames within tolerance, which is the silent failure the
+    audit and the frames page must catch. Row groups of 10 episodes, as LeRobot writes them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    fps = json.loads((root / "meta" / "info.json").read_text())["fps"]
+    for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
+        table = pq.read_table(path)
+        rows = table.column("episode_index").to_pylist()
+        if int(episode) not in rows:
+            continue
+        row = rows.index(int(episode))
+        for side in ("from", "to"):
+            column = f"videos/{camera}/{side}_timestamp"
+            if column not in table.column_names:
+                raise OptionError(f"{path}: no column {column!r}; is {camera!r} a video key of {root}?")
+            values = table.column(column).to_pylist()
+            values[row] = values[row] + frames / fps
+            position = table.column_names.index(column)
+            table = table.set_column(position, table.schema.field(position), pa.array(values, type=pa.float64()))
+        pq.write_table(table, path, row_group_size=10)
+        return str(path.relative_to(root))
+    raise OptionError(f"episode {episode} is not in {root}/meta/episodes; choose an episode of the dataset")
+
+
+def shifted_copy(root: Any, episode: int, *, camera: str | None = None, frames: int = 1) -> str:
+    """A temporary copy of a local dataset whose `camera` (default: the first video key) span of
+    `episode` is `frames` late: the fault the frames page seeds on purpose to show it caught."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    meta = _meta_of(root)
+    if not isinstance(meta.fs, LocalFileSystem):
+        raise OptionError(f"{meta.root}: the shifted copy is made of a local dataset; pass shift_episode=-1 "
+                          "for a remote root")
+    copy = Path(tempfile.mkdtemp(prefix="lerobot_inspect_shifted_")) / "dataset"
+    shutil.copytree(str(meta.root).removeprefix("file://"), copy)
+    shift_video_span(copy, camera or meta.video_keys[0], episode, frames=frames)
+    return str(copy)
+

@@ -1,0 +1,73 @@
+"""Measurement: what every bench configuration reports, taken the same way for all of them.
+
+Samples (or batches) are drained from an iterator while each arrival is timed, which gives
+throughput, time to first batch, latency percentiles and shuffle randomness; peak RSS comes from
+the process (and its DataLoader workers). Bytes over the byte floor come from the fetches probe's
+accounting (`probes.fetches.byte_floor`), counted at the loopback server.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+__all__ = ["FIGURES", "iterate", "machine_info", "peak_rss_mb"]
+
+# Every configuration's result carries each of these keys (None where it does not apply).
+FIGURES = ("samples_per_s", "frames_per_s", "ceiling_ratio", "bytes_over_floor", "first_batch_s",
+           "peak_rss_mb", "randomness_frac", "latency_ms", "requests_per_episode")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process or its largest child (DataLoader workers), in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024.0
+
+
+def iterate(samples: Iterable[Any], *, limit: int, count_frames: Callable[[Any], int],
+            episode_of: Callable[[Any], Sequence[int]] | None = None) -> dict[str, Any]:
+    """Drain up to `limit` samples (or batches), timing each arrival.
+
+    With `episode_of` (a batch's episode indices) the result also has randomness_frac (distinct
+    episodes per batch / batch size) and `_episodes`, the episodes consumed (for the byte floor)."""
+    import numpy as np
+
+    start = time.perf_counter()
+    arrivals: list[float] = []
+    frames = 0
+    produced = 0
+    episodes: list[Sequence[int]] = []
+    for item in samples:
+        arrivals.append(time.perf_counter())
+        frames += count_frames(item)
+        if episode_of is not None:
+            episodes.append(episode_of(item))
+        produced += len(episodes[-1]) if episode_of is not None else 1
+        if produced >= limit:
+            break
+    elapsed = max(time.perf_counter() - start, 1e-9)
+    gaps = np.diff(np.asarray([start, *arrivals]))
+    result = {
+        "samples": produced, "seconds": elapsed, "samples_per_s": produced / elapsed,
+        "frames_per_s": frames / elapsed, "first_batch_s": float(gaps[0]) if len(gaps) else None,
+        "latency_ms": {f"p{q}": float(np.percentile(gaps, q) * 1e3) for q in (50, 95, 99)} if len(gaps) else None,
+    }
+    result["_episodes"] = sorted({int(e) for batch in episodes for e in batch})
+    if episodes and all(len(e) > 1 for e in episodes):
+        result["randomness_frac"] = float(np.mean([len(set(e)) / len(e) for e in episodes]))
+    return result
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+    import torchcodec
+
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
+            "torch": torch.__version__, "torchcodec": torchcodec.__version__,
+            "torch_threads": torch.get_num_threads()}

@@ -1,0 +1,97 @@
+"""The bench driver: configurations one after the other, each in a fresh spawned process.
+
+A fresh process per configuration makes its peak RSS its own; never two at once, because these
+machines have two cores and ratios are only honest when configurations share the same conditions.
+Throughput is reported as a ratio to the decode ceiling measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
+
+from lerobot_inspect.bench.configs import CONFIGS, SCALE_CONFIGS
+from lerobot_inspect.bench.measure import FIGURES, machine_info, peak_rss_mb
+from lerobot_inspect.errors import OptionError
+
+__all__ = ["run_bench", "run_scale", "write_json"]
+
+
+def _run_one(name: str, root: str, budget: dict[str, Any]) -> dict[str, Any]:
+    result = CONFIGS[name].run(root, budget)
+    result.pop("_episodes", None)
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def run_bench(
+    root: str,
+    *,
+    configs: Sequence[str] | None = None,
+    samples: int = 2000,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Run the configurations one after the other, each in its own process; figures per config."""
+    names = list(configs or CONFIGS)
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        raise OptionError(f"unknown bench configuration(s) {unknown}; choose among {list(CONFIGS)}")
+    budget = {"samples": samples, "batch_size": batch_size, "seed": seed}
+    results: dict[str, dict[str, Any]] = {}
+    context = get_context("spawn")
+    from tqdm.auto import tqdm
+
+    bar = tqdm(names, desc="bench", unit="config", file=sys.stderr, disable=progress is None)
+    for position, name in enumerate(bar, 1):
+        bar.set_postfix_str(name)
+        if progress:
+            progress(f"[{position}/{len(names)}] {name}: {CONFIGS[name].description}")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            try:
+                raw = pool.submit(_run_one, name, str(root), budget).result()
+            except Exception as exc:  # a failing configuration is reported, the others still run
+                raw = {"error": f"{type(exc).__name__}: {exc}"}
+        results[name] = raw
+        if progress and "error" not in raw:
+            progress(f"      {raw.get('samples_per_s') or 0:9.1f} samples/s  {raw.get('frames_per_s') or 0:9.1f} "
+                     f"frames/s  peak RSS {raw.get('peak_rss_mb', 0):.0f} MB")
+    ceiling = results.get("decode_ceiling", {}).get("frames_per_s")
+    for raw in results.values():
+        for figure in FIGURES:
+            raw.setdefault(figure, None)
+        if ceiling and raw.get("frames_per_s"):
+            raw["ceiling_ratio"] = raw["frames_per_s"] / ceiling
+    return {"root": str(root), "budget": budget, "machine": machine_info(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "configs": results}
+
+
+def write_json(report: dict[str, Any], path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(report, handle, indent=2)
+
+
+def run_scale(small_root: str, large_root: str, *, configs: Sequence[str] = SCALE_CONFIGS, samples: int = 2000,
+              batch_size: int = 32, seed: int = 0,
+              progress: Callable[[str], None] | None = print) -> dict[str, Any]:
+    """Cost growth: the same configurations on a small and a large dataset (e.g. 1,000 vs 10,000
+    episodes), with large/small ratios of peak RSS and samples/s; flat is 1.0."""
+    runs = {label: run_bench(root, configs=configs, samples=samples, batch_size=batch_size, seed=seed,
+                             progress=progress)
+            for label, root in (("small", small_root), ("large", large_root))}
+    growth = {}
+    for name in configs:
+        small, large = runs["small"]["configs"][name], runs["large"]["configs"][name]
+        growth[name] = {
+            figure: (large[figure] / small[figure]) if small.get(figure) and large.get(figure) else None
+            for figure in ("peak_rss_mb", "samples_per_s")
+        }
+    return {"small": runs["small"], "large": runs["large"], "growth": growth}
