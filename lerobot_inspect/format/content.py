@@ -191,17 +191,12 @@ def constant_runs(x: np.ndarray, min_frames: int) -> list[tuple[int, int]]:
     if x.shape[0] < max(2, min_frames):
         return []
     same = x[1:] == x[:-1]
-    runs, start = [], None
-    for t, equal in enumerate(same.tolist()):
-        if equal and start is None:
-            start = t
-        elif not equal and start is not None:
-            if t + 1 - start >= min_frames:
-                runs.append((start, t + 1))
-            start = None
-    if start is not None and len(x) - start >= min_frames:
-        runs.append((start, len(x)))
-    return runs
+    if not same.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], same, [False]]).astype(np.int8)))
+    first, last = edges[::2], edges[1::2]  # same[first:last] is True: frames first..last repeat
+    keep = last - first + 1 >= min_frames
+    return [(int(a), int(b) + 1) for a, b in zip(first[keep], last[keep], strict=True)]
 
 
 def stats_close(stat: str, stored: np.ndarray, computed: np.ndarray, *, mean: np.ndarray, std: np.ndarray,
@@ -228,6 +223,27 @@ def stats_close(stat: str, stored: np.ndarray, computed: np.ndarray, *, mean: np
 def _episode_stats(values: np.ndarray) -> dict[str, np.ndarray]:
     return {"min": values.min(axis=0), "max": values.max(axis=0), "mean": values.mean(axis=0),
             "std": values.std(axis=0), "count": np.array([values.shape[0]], dtype=np.float64)}
+
+
+def _stats_by_episode(values: np.ndarray, bounds: np.ndarray) -> dict[str, np.ndarray]:
+    """`_episode_stats` of every episode of a file at once (rows [bounds[k], bounds[k+1]) per episode);
+    episodes without rows get NaN."""
+    counts = np.diff(bounds).astype(np.float64)
+    starts = bounds[:-1]
+    nonempty = counts > 0
+    dims = values.shape[1]
+    out = {stat: np.full((len(counts), dims), np.nan) for stat in ("min", "max", "mean", "std")}
+    if values.shape[0] and nonempty.any():
+        at = starts[nonempty]
+        n = counts[nonempty][:, None]
+        out["min"][nonempty] = np.minimum.reduceat(values, at, axis=0)
+        out["max"][nonempty] = np.maximum.reduceat(values, at, axis=0)
+        mean = np.add.reduceat(values, at, axis=0) / n
+        out["mean"][nonempty] = mean
+        centered = values - np.repeat(mean, counts[nonempty].astype(np.int64), axis=0)
+        out["std"][nonempty] = np.sqrt(np.add.reduceat(centered * centered, at, axis=0) / n)
+    out["count"] = counts[:, None]
+    return out
 
 
 def _aggregate(per_episode: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -407,14 +423,18 @@ class ContentAudit:
                 continue
             if self._shape_problem(out, shown, name, spec, column, episodes, bounds):
                 continue
+            clean = not column.null.any() and bool(np.isfinite(column.values).all())
+            file_stats = _stats_by_episode(column.values, bounds) if clean and name in self.stats_checked else None
             for k, episode in enumerate(episodes):
                 rows = slice(int(bounds[k]), int(bounds[k + 1]))
                 values, null = column.values[rows], column.null[rows]
-                if self._value_problems(out, shown, name, spec, episode, values, null):
+                if not clean and self._value_problems(out, shown, name, spec, episode, values, null):
                     self.unclean[name].add(episode)
                     continue
                 if values.shape[0] and name in self.stats_checked:
-                    self.stats[name][episode] = _episode_stats(values)
+                    self.stats[name][episode] = (
+                        {stat: v[k] for stat, v in file_stats.items()} if file_stats is not None
+                        else _episode_stats(values))
                 if name in self.motion:
                     self.motion[name][episode] = values.astype(np.float64, copy=False)
                 if name == "task_index":
