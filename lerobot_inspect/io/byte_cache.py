@@ -18,16 +18,17 @@ import os
 import threading
 import time
 import warnings
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from lerobot_inspect.errors import OptionError
-from lerobot_inspect.io import _forks
+from lerobot_inspect.io._forks import ProcessLocal
+from lerobot_inspect.io.counters import Counters
 from lerobot_inspect.io.ranges import RangeReader
 
-__all__ = ["ByteCache", "CacheStats", "LargeFetchWarning"]
+__all__ = ["CACHE_COUNTERS", "ByteCache", "LargeFetchWarning"]
 
 Key = tuple[str, int, int]
 _RECENT_MISSES = 4096
@@ -37,63 +38,11 @@ class LargeFetchWarning(UserWarning):
     """One cache miss fetched more bytes than `warn_miss_bytes`: probably a whole file, not a span."""
 
 
-class CacheStats:
-    """Counters of one ByteCache in this process; read them with `snapshot()`."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._zero()
-
-    def _zero(self) -> None:
-        self.hits = 0
-        self.misses = 0
-        self.prefetch_hits = 0
-        self.prefetches = 0
-        self.prefetch_unused_evicted = 0
-        self.evictions = 0
-        self.bytes_fetched = 0
-        self.miss_bytes = 0
-        self.fetch_s = 0.0
-        self.decode_s = 0.0
-        self.recent_miss_bytes: deque[int] = deque(maxlen=_RECENT_MISSES)
-
-    def _add(self, **deltas: float) -> None:
-        with self._lock:
-            for name, delta in deltas.items():
-                setattr(self, name, getattr(self, name) + delta)
-
-    def _miss(self, n_bytes: int) -> None:
-        with self._lock:
-            self.miss_bytes += n_bytes
-            self.recent_miss_bytes.append(n_bytes)
-
-    def snapshot(self) -> dict[str, Any]:
-        """Plain dict: counts, bytes, seconds, and derived hit rate and bytes per miss."""
-        with self._lock:
-            lookups = self.hits + self.misses
-            return {
-                "pid": os.getpid(),
-                "hits": self.hits,
-                "misses": self.misses,
-                "hit_rate": self.hits / lookups if lookups else 0.0,
-                "prefetches": self.prefetches,
-                "prefetch_hits": self.prefetch_hits,
-                "prefetch_unused_evicted": self.prefetch_unused_evicted,
-                "evictions": self.evictions,
-                "bytes_fetched": self.bytes_fetched,
-                "miss_bytes": self.miss_bytes,
-                "bytes_per_miss": self.miss_bytes / self.misses if self.misses else 0.0,
-                "recent_miss_bytes": list(self.recent_miss_bytes),
-                "fetch_s": self.fetch_s,
-                "decode_s": self.decode_s,
-            }
-
-    def reset(self) -> None:
-        with self._lock:
-            self._zero()
+CACHE_COUNTERS = ("hits", "misses", "prefetches", "prefetch_hits", "prefetch_unused_evicted", "evictions",
+                  "bytes_fetched", "miss_bytes", "fetch_s", "decode_s")
 
 
-class ByteCache:
+class ByteCache(ProcessLocal):
     """Byte slices keyed by (path, start, stop), least recently used evicted past `capacity_bytes`.
 
     `get` returns a hit, waits for an in-flight fetch of the same key (prefetched or asked by
@@ -119,38 +68,19 @@ class ByteCache:
         self.capacity_bytes = int(capacity_bytes)
         self.prefetch_threads = int(prefetch_threads)
         self.warn_miss_bytes = int(warn_miss_bytes)
-        self._init_process_state()
-        _forks.track(self)
+        self._start_process_state()
+
+    _PROCESS_FIELDS = ("_lock", "_entries", "_nbytes", "_inflight", "_prefetched", "_pool", "stats")
 
     def _init_process_state(self) -> None:
+        # A forked child has none of the parent's pool threads, so their futures would never complete.
         self._lock = threading.Lock()
         self._entries: OrderedDict[Key, bytes] = OrderedDict()
         self._nbytes = 0
         self._inflight: dict[Key, Future[bytes]] = {}
         self._prefetched: set[Key] = set()  # kept or in flight because of prefetch(), not yet used
         self._pool: ThreadPoolExecutor | None = None
-        self._pid = os.getpid()
-        self.stats = CacheStats()
-
-    def _reset_after_fork(self) -> None:
-        # The parent's pool threads and the futures they would complete do not exist here.
-        self._init_process_state()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {
-            "reader": self.reader,
-            "capacity_bytes": self.capacity_bytes,
-            "prefetch_threads": self.prefetch_threads,
-            "warn_miss_bytes": self.warn_miss_bytes,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(  # type: ignore[misc]
-            state["reader"],
-            capacity_bytes=state["capacity_bytes"],
-            prefetch_threads=state["prefetch_threads"],
-            warn_miss_bytes=state["warn_miss_bytes"],
-        )
+        self.stats = Counters(CACHE_COUNTERS, recent={"recent_miss_bytes": _RECENT_MISSES})
 
     def __repr__(self) -> str:
         return (
@@ -171,9 +101,12 @@ class ByteCache:
         return self._nbytes
 
     def snapshot(self) -> dict[str, Any]:
-        """Cache counters plus the bytes held, as a plain dict."""
+        """Cache counters, derived rates and the bytes held, as a plain dict."""
         out = self.stats.snapshot()
-        out.update(held_bytes=self._nbytes, slices=len(self._entries), capacity_bytes=self.capacity_bytes)
+        lookups = out["hits"] + out["misses"]
+        out.update(pid=os.getpid(), hit_rate=out["hits"] / lookups if lookups else 0.0,
+                   bytes_per_miss=out["miss_bytes"] / out["misses"] if out["misses"] else 0.0,
+                   held_bytes=self._nbytes, slices=len(self._entries), capacity_bytes=self.capacity_bytes)
         return out
 
     def reset(self) -> None:
@@ -182,12 +115,11 @@ class ByteCache:
 
     def record_decode_seconds(self, seconds: float) -> None:
         """Add decode time measured by the caller, to compare with the fetch time recorded here."""
-        self.stats._add(decode_s=float(seconds))
+        self.stats.add(decode_s=float(seconds))
 
     # ---- lookups --------------------------------------------------------------------------------
     def get(self, path: str, start: int, stop: int) -> bytes:
         """Bytes [start, stop) of `path` from the cache, an in-flight fetch, or a new fetch."""
-        self._check_process()
         key: Key = (path, int(start), int(stop))
         with self._lock:
             data = self._entries.get(key)
@@ -204,17 +136,18 @@ class ByteCache:
                     future = Future()
                     self._inflight[key] = future
         if data is not None:
-            self.stats._add(hits=1, prefetch_hits=int(prefetched))
+            self.stats.add(hits=1, prefetch_hits=int(prefetched))
             return data
         assert future is not None
         if not owner:
             # Someone (usually the prefetch pool) is already fetching it: wait, do not fetch twice.
             data = future.result()
-            self.stats._add(hits=1, prefetch_hits=int(prefetched))
+            self.stats.add(hits=1, prefetch_hits=int(prefetched))
             return data
-        self.stats._add(misses=1)
+        self.stats.add(misses=1)
         data = self._fill(key, future)
-        self.stats._miss(len(data))
+        self.stats.add(miss_bytes=len(data))
+        self.stats.note("recent_miss_bytes", len(data))
         if len(data) > self.warn_miss_bytes:
             warnings.warn(
                 f"one cache miss fetched {len(data)} bytes (bytes [{key[1]}, {key[2]}) of {path}), more "
@@ -228,7 +161,6 @@ class ByteCache:
 
     def prefetch(self, keys: Iterable[tuple[str, int, int]]) -> None:
         """Start fetching `keys` in the background; a later `get` of one of them waits for it."""
-        self._check_process()
         if self.prefetch_threads == 0:
             return
         for path, start, stop in keys:
@@ -244,7 +176,7 @@ class ByteCache:
                         max_workers=self.prefetch_threads, thread_name_prefix=f"byte-cache-{os.getpid()}"
                     )
                 pool = self._pool
-            self.stats._add(prefetches=1)
+            self.stats.add(prefetches=1)
             pool.submit(self._fill_quietly, key, future)
 
     def clear(self) -> None:
@@ -268,11 +200,6 @@ class ByteCache:
         self.close()
 
     # ---- internals ------------------------------------------------------------------------------
-    def _check_process(self) -> None:
-        # Belt and braces next to the at-fork hook (e.g. a fork made through a path that skipped it).
-        if self._pid != os.getpid():
-            self._init_process_state()
-
     def _fill(self, key: Key, future: Future[bytes]) -> bytes:
         began = time.perf_counter()
         try:
@@ -283,7 +210,7 @@ class ByteCache:
                 self._prefetched.discard(key)
             future.set_exception(exc)
             raise
-        self.stats._add(bytes_fetched=len(data), fetch_s=time.perf_counter() - began)
+        self.stats.add(bytes_fetched=len(data), fetch_s=time.perf_counter() - began)
         with self._lock:
             self._inflight.pop(key, None)
             self._store(key, data)
@@ -307,7 +234,7 @@ class ByteCache:
         while self._nbytes > self.capacity_bytes:
             evicted_key, evicted = self._entries.popitem(last=False)
             self._nbytes -= len(evicted)
-            self.stats._add(evictions=1)
+            self.stats.add(evictions=1)
             if evicted_key in self._prefetched:
                 self._prefetched.discard(evicted_key)
-                self.stats._add(prefetch_unused_evicted=1)
+                self.stats.add(prefetch_unused_evicted=1)

@@ -27,10 +27,11 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
 from lerobot_inspect.errors import FetchError, OptionError
-from lerobot_inspect.io import _forks
+from lerobot_inspect.io._forks import ProcessLocal
+from lerobot_inspect.io.counters import Counters
 from lerobot_inspect.io.fs import for_this_process, is_http
 
-__all__ = ["RangeReader", "RangeStats"]
+__all__ = ["RANGE_COUNTERS", "RangeReader"]
 
 _T = TypeVar("_T")
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -48,70 +49,11 @@ class _Permanent(Exception):
     """Retrying cannot help (404, 416, 403): fail at once."""
 
 
-class RangeStats:
-    """Thread-safe counters of what one RangeReader fetched in this process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._zero()
-
-    def _zero(self) -> None:
-        self.requests = 0
-        self.size_requests = 0
-        self.bytes = 0
-        self.retries = 0
-        self.failures = 0
-        self.fetch_s = 0.0
-        self._paths: dict[str, dict[str, float]] = {}
-
-    def _path(self, path: str) -> dict[str, float]:
-        entry = self._paths.get(path)
-        if entry is None:
-            entry = {"requests": 0, "bytes": 0, "retries": 0, "failures": 0, "fetch_s": 0.0}
-            self._paths[path] = entry
-        return entry
-
-    def record_attempt(self, path: str) -> None:
-        with self._lock:
-            self.requests += 1
-            self._path(path)["requests"] += 1
-
-    def record_size_request(self) -> None:
-        with self._lock:
-            self.size_requests += 1
-
-    def record_read(self, path: str, *, n_bytes: int, retries: int, failed: bool, seconds: float) -> None:
-        with self._lock:
-            entry = self._path(path)
-            self.bytes += n_bytes
-            self.retries += retries
-            self.failures += int(failed)
-            self.fetch_s += seconds
-            entry["bytes"] += n_bytes
-            entry["retries"] += retries
-            entry["failures"] += int(failed)
-            entry["fetch_s"] += seconds
-
-    def snapshot(self) -> dict[str, Any]:
-        """A plain dict (picklable, JSON-able) of the counters at this moment."""
-        with self._lock:
-            return {
-                "pid": os.getpid(),
-                "requests": self.requests,
-                "size_requests": self.size_requests,
-                "bytes": self.bytes,
-                "retries": self.retries,
-                "failures": self.failures,
-                "fetch_s": self.fetch_s,
-                "paths": {path: dict(entry) for path, entry in self._paths.items()},
-            }
-
-    def reset(self) -> None:
-        with self._lock:
-            self._zero()
+RANGE_COUNTERS = ("requests", "size_requests", "bytes", "retries", "failures", "fetch_s")
+PER_PATH_COUNTERS = ("requests", "bytes", "retries", "failures", "fetch_s")
 
 
-class RangeReader:
+class RangeReader(ProcessLocal):
     """Exact byte ranges of files in one fsspec filesystem, retried within a bounded budget.
 
     Why not `fs.cat_file`: over HTTP it takes whatever the server sends, so a proxy that drops
@@ -140,39 +82,16 @@ class RangeReader:
         self.backoff_s = float(backoff_s)
         self.max_backoff_s = float(max_backoff_s)
         self.timeout_s = float(timeout_s)
-        self._init_process_state()
-        _forks.track(self)
+        self._sizes: dict[str, int] = {}
+        self._start_process_state()
+
+    _PROCESS_FIELDS = ("_lock", "stats")
 
     def _init_process_state(self) -> None:
+        # In a forked child the parent's locks may be held by threads that no longer exist, and the
+        # counters describe the parent's traffic, not this worker's. Known sizes stay valid.
         self._lock = threading.Lock()
-        self._sizes: dict[str, int] = {}
-        self.stats = RangeStats()
-
-    def _reset_after_fork(self) -> None:
-        # Runs in the child while it has one thread: the parent's locks may be held by threads that
-        # no longer exist, and the counters describe the parent's traffic, not this worker's.
-        sizes = dict(self._sizes)
-        self._init_process_state()
-        self._sizes = sizes
-
-    def __getstate__(self) -> dict[str, Any]:
-        # For spawn-started workers: ship the filesystem and options, not locks or counters.
-        return {
-            "fs": self._fs,
-            "max_attempts": self.max_attempts,
-            "backoff_s": self.backoff_s,
-            "max_backoff_s": self.max_backoff_s,
-            "timeout_s": self.timeout_s,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(  # type: ignore[misc]
-            state["fs"],
-            max_attempts=state["max_attempts"],
-            backoff_s=state["backoff_s"],
-            max_backoff_s=state["max_backoff_s"],
-            timeout_s=state["timeout_s"],
-        )
+        self.stats = Counters(RANGE_COUNTERS, per_key=PER_PATH_COUNTERS)
 
     def __repr__(self) -> str:
         return (
@@ -188,8 +107,8 @@ class RangeReader:
         return fs
 
     def snapshot(self) -> dict[str, Any]:
-        """Counters of this process as a plain dict (see RangeStats.snapshot)."""
-        return self.stats.snapshot()
+        """Counters of this process as a plain dict: totals and a `paths` entry per file."""
+        return {"pid": os.getpid(), **self.stats.snapshot()}
 
     def reset(self) -> None:
         """Zero the counters, e.g. between the warm-up and the measured part of a benchmark."""
@@ -232,9 +151,9 @@ class RangeReader:
         attempts = 0
         for attempts in range(1, self.max_attempts + 1):
             if what == "read":
-                self.stats.record_attempt(path)
+                self.stats.add(path, requests=1)
             else:
-                self.stats.record_size_request()
+                self.stats.add(size_requests=1)
             try:
                 result = attempt()
             except _Permanent as exc:
@@ -246,18 +165,11 @@ class RangeReader:
                     time.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (attempts - 1)))
                 continue
             if what == "read":
-                self.stats.record_read(
-                    path,
-                    n_bytes=len(result),  # type: ignore[arg-type]
-                    retries=attempts - 1,
-                    failed=False,
-                    seconds=time.perf_counter() - began,
-                )
+                self.stats.add(path, bytes=len(result), retries=attempts - 1,  # type: ignore[arg-type]
+                               fetch_s=time.perf_counter() - began)
             return result
         if what == "read":
-            self.stats.record_read(
-                path, n_bytes=0, retries=attempts - 1, failed=True, seconds=time.perf_counter() - began
-            )
+            self.stats.add(path, retries=attempts - 1, failures=1, fetch_s=time.perf_counter() - began)
         assert last is not None
         where = f"bytes [{span[0]}, {span[1]}) ({span[1] - span[0]} bytes) of {path}" if span else f"size of {path}"
         kind = "failed and retrying cannot help" if isinstance(last, _Permanent) else "still failed"

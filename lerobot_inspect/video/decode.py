@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from lerobot_inspect.errors import DecodeError, FrameTimestampError, check_int
-from lerobot_inspect.io import _forks
+from lerobot_inspect.io._forks import ProcessLocal
 
 __all__ = ["DecoderCache", "FrameRequest", "decode_at", "nearest_frames"]
 
@@ -37,29 +37,22 @@ class FrameRequest:
     camera: str
 
 
-class DecoderCache:
+class DecoderCache(ProcessLocal):
     """Per-process LRU of open decoders keyed by whatever identifies their source.
 
     Random access would otherwise reopen the MP4 (and re-read its header) for every sample."""
 
     def __init__(self, capacity: int = DEFAULT_DECODER_CACHE_SIZE) -> None:
         self.capacity = check_int("decoder cache capacity", capacity, minimum=1)
-        self._init_process_state()
-        _forks.track(self)
+        self._start_process_state()
+
+    _PROCESS_FIELDS = ("_items", "_lock", "opened")
 
     def _init_process_state(self) -> None:
         # A forked child must not use the parent's FFmpeg state; a pickled copy starts empty too.
         self._items: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
         self.opened = 0
-
-    _reset_after_fork = _init_process_state
-
-    def __getstate__(self) -> dict:
-        return {"capacity": self.capacity}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["capacity"])  # type: ignore[misc]
 
     def get(self, key: Hashable, open_decoder: Callable[[], object]) -> object:
         """The cached decoder for `key`, opening it with `open_decoder()` on a miss."""

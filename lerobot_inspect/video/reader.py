@@ -24,7 +24,7 @@ from lerobot_inspect.errors import (
     LeRobotInspectError,
 )
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.io import _forks
+from lerobot_inspect.io._forks import ProcessLocal
 from lerobot_inspect.video.decode import (
     DEFAULT_DECODER_CACHE_SIZE,
     DecoderCache,
@@ -56,7 +56,7 @@ def declared_frame_size(meta: DatasetMeta, camera: str) -> tuple[int, int] | Non
     return (shape[0], shape[1]) if shape[2] in (1, 3, 4) else (shape[1], shape[2])
 
 
-class VideoReader:
+class VideoReader(ProcessLocal):
     """Decode an episode's frames at timestamps relative to the episode's start: the frame source
     for local files (whole-file decoders, `seek_mode="approximate"`, as LeRobot opens them).
 
@@ -83,26 +83,14 @@ class VideoReader:
         self._sizes = {camera: declared_frame_size(meta, camera) for camera in self.cameras}
         self.decoders = DecoderCache(decoder_cache_size)
         self.episode_source = episode_source or self._whole_file_source
-        self._init_process_state()
-        _forks.track(self)
+        self._start_process_state()
+
+    _PROCESS_FIELDS = ("_pool", "_lock")
 
     def _init_process_state(self) -> None:
         # Threads do not survive a fork or a pickle: each process starts its own pool on first use.
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-
-    _reset_after_fork = _init_process_state
-
-    def __getstate__(self) -> dict:
-        """Pickled into DataLoader workers (spawn): open decoders and threads stay behind."""
-        state = self.__dict__.copy()
-        del state["_pool"], state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._init_process_state()
-        _forks.track(self)
 
     def _whole_file_source(self, episode: int, camera: str) -> tuple[object, Callable[[], object], None]:
         rel = self.meta.video_file(episode, camera)

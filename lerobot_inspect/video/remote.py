@@ -20,7 +20,6 @@ behaviour and the fastest there), the byte index for every other fsspec root; it
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import weakref
@@ -33,6 +32,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from lerobot_inspect.errors import DecodeError, IndexStaleError, check_option
 from lerobot_inspect.format import DatasetMeta
+from lerobot_inspect.io._forks import ProcessLocal
 from lerobot_inspect.io.byte_cache import ByteCache
 from lerobot_inspect.io.ranges import RangeReader
 from lerobot_inspect.io.sparse import SparseFile
@@ -76,7 +76,7 @@ def resolve_video_access(meta: DatasetMeta, video_access: VideoAccess) -> Litera
     return "file" if isinstance(meta.fs, LocalFileSystem) else "byte_index"
 
 
-class ByteIndexSource:
+class ByteIndexSource(ProcessLocal):
     """`episode_source` for VideoReader: (episode, camera) -> (key, decoder opener, pts table).
 
     The index is loaded (or built) on first use, not at construction, so creating a dataset stays
@@ -105,35 +105,17 @@ class ByteIndexSource:
         self.cache = cache
         self.probe_bytes = probe_bytes
         self._index = index
-        self._init_process_state()
+        self._start_process_state()
+
+    _PROCESS_FIELDS = ("_lock", "_checked", "_pts", "_sparse", "_waits")
 
     def _init_process_state(self) -> None:
+        # In a forked child or a spawned worker, counters and open sparse files describe the parent.
         self._lock = threading.Lock()
         self._checked: set[str] = set()
         self._pts: dict[str, np.ndarray] = {}
         self._sparse: weakref.WeakSet[SparseFile] = weakref.WeakSet()
-        self._pid = os.getpid()
         self._waits = threading.local()  # seconds this thread spent waiting for bytes
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Spawned DataLoader workers get the index tables (not its lock) and fresh counters.
-        index = self._index
-        return {
-            "meta": self.meta,
-            "reader": self.reader,
-            "cache": self.cache,
-            "probe_bytes": self.probe_bytes,
-            "tables": None if index is None else (index.files, index.episodes, index.frames),
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.meta = state["meta"]
-        self.reader = state["reader"]
-        self.cache = state["cache"]
-        self.probe_bytes = state["probe_bytes"]
-        tables = state["tables"]
-        self._index = None if tables is None else ByteIndex(*tables)
-        self._init_process_state()
 
     # ---- index ----------------------------------------------------------------------------------
     @property
@@ -185,7 +167,6 @@ class ByteIndexSource:
         """A VideoDecoder that can decode every frame of one (episode, camera) from header + span."""
         from torchcodec.decoders import VideoDecoder
 
-        self._check_process()
         self._check_size(entry)
         began = time.perf_counter()
         segments = [(start, self.cache.get(path, start, stop)) for path, start, stop in self._keys(entry)]
@@ -204,7 +185,6 @@ class ByteIndexSource:
     # ---- prefetch and stats ---------------------------------------------------------------------
     def prefetch(self, episodes: Iterable[int], cameras: Iterable[str] | None = None) -> None:
         """Start fetching the header and span of each (episode, camera) in the background."""
-        self._check_process()
         keys = []
         for episode in episodes:
             for camera in cameras if cameras is not None else self.meta.video_keys:
@@ -223,19 +203,13 @@ class ByteIndexSource:
         live = list(self._sparse)
         return {
             "cache": self.cache.snapshot(),
-            "reader": self.reader.stats.snapshot(),
+            "reader": self.reader.snapshot(),
             "sparse": {
                 "live_decoders": len(live),
                 "zero_filled_bytes": sum(s.zero_filled_bytes for s in live),
                 "zero_filled_reads": sum(s.zero_filled_reads for s in live),
             },
         }
-
-    def _check_process(self) -> None:
-        if self._pid != os.getpid():  # forked: counters and weak refs describe the parent
-            index = self._index
-            self._init_process_state()
-            self._index = index
 
 
 class ByteIndexVideoReader(VideoReader):
