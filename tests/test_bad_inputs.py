@@ -471,6 +471,48 @@ KINDS += [
     Kind("frozen video frames", "`freeze_video_frames(root, CAM, 1, start=10, count=8)` (re-encoded)",
          "`audit --decode`: `frozen-frames` (warning) naming episode, camera and frames 10..17 (tested in "
          "test_audit_decode.py); metadata checks cannot see pixels", "re-record or drop the frozen span"),
+    # Hostile inputs: each row has its own tests in tests/test_hostile_inputs.py (real files, loopback HTTP).
+    Kind("path template or camera name that leaves the root",
+         "`data_path` / `video_path` = `'../outside/...'`, `'/etc/...'`, `'%2e%2e/...'`, `'data\\..\\..\\x'`; a camera "
+         "named `'../../x'` (test_hostile_inputs.py)",
+         "`unreadable-meta` (error); loader at open: `DatasetFormatError` \"meta/info.json: data_path '...' leaves the "
+         "dataset root\"; over HTTP no request leaves the dataset's URL",
+         "fix the template or rename the feature in meta/info.json"),
+    Kind("path template with unknown fields, attribute access or a huge width",
+         "`{chunk_index.__class__}`, `{chunk_index:>200000000}`, `{nope}`, `{chunk_index!r}`, an unbalanced `{`",
+         "`unreadable-meta` (error); loader at open: `DatasetFormatError` naming the template and meta/info.json "
+         "(nothing is evaluated; the process no longer aborts)",
+         "use `{chunk_index:03d}`, `{file_index:03d}` and, in video_path, `{video_key}`"),
+    Kind("info.json fields of the wrong type",
+         "`fps: 'thirty'`, `total_frames: 'many'`, `shape: 'abc'`, `dtype: 5`, values nested 40 deep",
+         "`unreadable-meta` (error); loader at open: `DatasetFormatError` \"meta/info.json: fps must be a positive "
+         "integer, got 'thirty'\"", "restore meta/info.json"),
+    Kind("oversized info.json", "`huge_json(root/meta/info.json, size=400 MB)`",
+         "`unreadable-meta` (error) \"larger than 16 MiB\"; read no further than that (peak +800 MB before, +16 MB "
+         "now)", "restore meta/info.json"),
+    Kind("MP4 sample table claiming a sample per byte",
+         "`inflate_sample_count(root, mp4)` (16 MiB file, 16.8 M one-byte samples, tables consistent)",
+         "`unreadable-video-header` (error) \"stsz claims N samples ...\", refused before allocating (peak +899 MB "
+         "before, +0 MB now); entry counts past a box's payload are refused the same way",
+         "re-encode the camera"),
+    Kind("thousands of top-level MP4 boxes",
+         "`append_empty_boxes(root, mp4, count=3000)` (256 KiB `free` boxes, sparse)",
+         "`unreadable-video-header` (error) \"more than 1024 top-level boxes\" (peak +752 MB before, +8 MB now)",
+         "remux: `ffmpeg -i IN -c copy -movflags +faststart OUT.mp4`"),
+    Kind("meta Parquet with empty row groups or a compression bomb",
+         "`parquet_with_empty_row_groups(tasks.parquet, count=100_000)`; a tasks column inflating 160 KB to 300 MB",
+         "`unreadable-meta` (error) \"the footer lists more than 10000 row groups\" / \"compression bomb\", refused "
+         "from the footer (peak +193 MB / +528 MB before, +16 MB / +5 MB now)", "restore the file"),
+    Kind("HTTP server answering 200 for missing files",
+         "a loopback server that answers every missing path with an HTML page (or with Parquet bytes)",
+         "opens correctly: an episode file counts only with Parquet's magic bytes, and probing stops after "
+         "total_episodes + 1 files (before: 9,876 requests in 20 s and still probing; now 29)",
+         "make the server answer 404 for missing files"),
+    Kind("planted partial `index build` result",
+         "a forged partial in the old predictable temp directory and in the private resume directory",
+         "ignored: partials live in a 0700 per-user directory checked before use and are reused only when "
+         "verified by content (digest, size + ETag/mtime or moov hash, spans recomputed); the saved index equals "
+         "a fresh build", "nothing to do"),
 ]
 VALIDATED = [k for k in KINDS if k.make is not None]
 
