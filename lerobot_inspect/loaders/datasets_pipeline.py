@@ -49,12 +49,11 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from lerobot_inspect.errors import DatasetFormatError, OptionError, ResumeError, check_int
-from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.loaders.rows import resolve_delta_keys, select_episodes
-from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
+from lerobot_inspect.loaders.rows import prepare_loader
+from lerobot_inspect.loaders.samples import EpisodeRows
 from lerobot_inspect.loaders.streaming import resolve_rank
-from lerobot_inspect.video.remote import VideoAccess, make_video_reader
-from lerobot_inspect.video.source import FrameSource, NoFrames
+from lerobot_inspect.video.remote import VideoAccess
+from lerobot_inspect.video.source import FrameSource
 
 __all__ = ["DEFAULT_FRAME_BUFFER_SIZE", "DatasetsPipeline", "FrameRef", "reservoir_shuffle"]
 
@@ -151,20 +150,16 @@ class DatasetsPipeline(IterableDataset):
         self.frame_buffer_size = check_int("frame_buffer_size", frame_buffer_size, minimum=1)
         self.rank, self.world_size = resolve_rank(rank, world_size)
         self.batch_size = None if batch_size is None else check_int("batch_size", batch_size, minimum=1)
-        self.meta = meta = root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)
+        inputs = prepare_loader(root, episodes=episodes, delta_timestamps=delta_timestamps, tolerance_s=tolerance_s,
+                                return_uint8=return_uint8, image_transforms=image_transforms,
+                                video_reader=video_reader, video_access=video_access, decode_video=decode_video)
+        self.meta, self.deltas, self.video, self.builder = inputs.meta, inputs.deltas, inputs.video, inputs.builder
+        meta = self.meta
         self.root = meta.root
-        self.deltas = resolve_delta_keys(meta, delta_timestamps, tolerance_s=tolerance_s)
-        self.selected_episodes = select_episodes(meta, episodes)
+        self.selected_episodes = inputs.selected_episodes
         self._selected = set(self.selected_episodes.tolist())
         self.shuffle = bool(shuffle)
-        self.return_uint8 = return_uint8
         self.decode_video = bool(decode_video)
-        if not decode_video:
-            video_reader = NoFrames()  # no frames: no byte index to load or build
-        self.video = video_reader or make_video_reader(meta, video_access=video_access, tolerance_s=tolerance_s,
-                                                       return_uint8=return_uint8)
-        self.builder = SampleBuilder(meta, deltas=self.deltas, frames=self.video, image_transforms=image_transforms)
-        meta.check_tasks_order()
         by_file = meta.episodes_in_data_file()
         self.data_files = [meta.url(rel) for rel, eps in by_file.items() if self._selected.intersection(eps.tolist())]
         self.num_row_groups = sum(len(eps) for rel, eps in by_file.items() if meta.url(rel) in self.data_files)

@@ -19,10 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.loaders.rows import load_episode_rows, resolve_delta_keys, select_episodes
-from lerobot_inspect.loaders.samples import SampleBuilder
-from lerobot_inspect.video.remote import VideoAccess, make_video_reader, resolve_video_access
+from lerobot_inspect.loaders.rows import load_episode_rows, prepare_loader
+from lerobot_inspect.video.remote import VideoAccess
 from lerobot_inspect.video.source import FrameSource
 
 __all__ = ["MapDataset"]
@@ -46,22 +44,17 @@ class MapDataset(Dataset):
         video_reader: FrameSource | None = None,
         video_access: VideoAccess = "auto",
     ) -> None:
-        self.meta = meta = root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)
-        # "auto": whole-file decoders on a local disk, header + episode span through the byte index elsewhere.
-        resolve_video_access(meta, video_access)
-        self.root = meta.root
+        inputs = prepare_loader(root, episodes=episodes, delta_timestamps=delta_timestamps, tolerance_s=tolerance_s,
+                                return_uint8=return_uint8, image_transforms=image_transforms,
+                                video_reader=video_reader, video_access=video_access)
+        self.meta, self.deltas, self.video, self.builder = inputs.meta, inputs.deltas, inputs.video, inputs.builder
+        self.root = self.meta.root
         self.tolerance_s = tolerance_s
         self.return_uint8 = return_uint8
         self.delta_timestamps = dict(delta_timestamps) if delta_timestamps else None
-        self.deltas = resolve_delta_keys(meta, delta_timestamps, tolerance_s=tolerance_s)
-        selected = select_episodes(meta, episodes)
-        self.episodes = [int(e) for e in (episodes if episodes is not None else selected)]
-        self.selected_episodes = selected
-        self.rows = load_episode_rows(meta, selected)
-        meta.check_tasks_order()
-        self.video = video_reader or make_video_reader(meta, video_access=video_access, tolerance_s=tolerance_s,
-                                                       return_uint8=return_uint8)
-        self.builder = SampleBuilder(meta, deltas=self.deltas, frames=self.video, image_transforms=image_transforms)
+        self.selected_episodes = inputs.selected_episodes
+        self.episodes = [int(e) for e in (episodes if episodes is not None else inputs.selected_episodes)]
+        self.rows = load_episode_rows(self.meta, inputs.selected_episodes)
 
     @property
     def fps(self) -> int:

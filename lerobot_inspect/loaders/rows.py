@@ -1,20 +1,75 @@
-"""Reading the rows a loader needs: the episode selection, the delta keys, and each episode's
-rows from its own Parquet row group (LeRobot writes one per episode), checked before use."""
+"""What every loader sets up the same way: the metadata, the episode selection, the delta keys, the
+frame source and the sample builder (`prepare_loader`), and each episode's rows read from its own
+Parquet row group (LeRobot writes one per episode), checked before use."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import torch
 
 from lerobot_inspect.errors import DatasetFormatError, OptionError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.format.meta import parquet_file
-from lerobot_inspect.loaders.samples import EpisodeRows
+from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
 from lerobot_inspect.loaders.windows import delta_indices
+from lerobot_inspect.video.remote import VideoAccess, make_video_reader, resolve_video_access
+from lerobot_inspect.video.source import FrameSource, NoFrames
 
-__all__ = ["check_rows_in_order", "load_episode_rows", "read_episode_rows", "resolve_delta_keys", "select_episodes"]
+__all__ = [
+    "LoaderInputs",
+    "check_rows_in_order",
+    "load_episode_rows",
+    "prepare_loader",
+    "read_episode_rows",
+    "resolve_delta_keys",
+    "select_episodes",
+]
+
+
+@dataclass(frozen=True)
+class LoaderInputs:
+    """The shared part of every loader: what it reads and how it builds a sample."""
+
+    meta: DatasetMeta
+    deltas: dict[str, np.ndarray]
+    selected_episodes: np.ndarray
+    video: FrameSource
+    builder: SampleBuilder
+
+
+def prepare_loader(
+    root: str | Any,
+    *,
+    episodes: Sequence[int] | None,
+    delta_timestamps: Mapping[str, Sequence[float]] | None,
+    tolerance_s: float,
+    return_uint8: bool,
+    image_transforms: Callable[[torch.Tensor], torch.Tensor] | None,
+    video_reader: FrameSource | None,
+    video_access: VideoAccess,
+    decode_video: bool = True,
+) -> LoaderInputs:
+    """Open the metadata (or take a `DatasetMeta`), check the options against it, pick the frame
+    source ("auto": whole files on a local disk, header + episode span through the byte index
+    elsewhere; `NoFrames` when `decode_video=False`, so no index is loaded) and build the sampler.
+    Errors surface here, at construction, not at the first sample."""
+    meta = root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)
+    resolve_video_access(meta, video_access)
+    deltas = resolve_delta_keys(meta, delta_timestamps, tolerance_s=tolerance_s)
+    selected = select_episodes(meta, episodes)
+    meta.check_tasks_order()
+    if not decode_video:
+        video: FrameSource = NoFrames()
+    else:
+        video = video_reader or make_video_reader(meta, video_access=video_access, tolerance_s=tolerance_s,
+                                                  return_uint8=return_uint8)
+    builder = SampleBuilder(meta, deltas=deltas, frames=video, image_transforms=image_transforms)
+    return LoaderInputs(meta, deltas, selected, video, builder)
 
 
 def read_episode_rows(meta: DatasetMeta, episodes: Sequence[int]) -> pa.Table:

@@ -57,13 +57,12 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from lerobot_inspect.errors import OptionError, ResumeError, check_int, check_option
-from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.io.fs import for_this_process
 from lerobot_inspect.loaders import pool
-from lerobot_inspect.loaders.rows import load_episode_rows, resolve_delta_keys, select_episodes
-from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
-from lerobot_inspect.video.remote import VideoAccess, make_video_reader
-from lerobot_inspect.video.source import FrameSource, NoFrames
+from lerobot_inspect.loaders.rows import load_episode_rows, prepare_loader
+from lerobot_inspect.loaders.samples import EpisodeRows
+from lerobot_inspect.video.remote import VideoAccess
+from lerobot_inspect.video.source import FrameSource
 
 __all__ = ["Pipeline", "StreamingDataset", "open_stream", "resolve_rank"]
 
@@ -141,22 +140,15 @@ class StreamingDataset(IterableDataset):
         self.epoch = 0
         self._resume: tuple[int, dict[str, int]] | None = None  # (epoch, state)
         self._iterations_here = 0  # iterations of this copy inside a DataLoader worker
-        self.meta = meta = root if isinstance(root, DatasetMeta) else DatasetMeta.open(root)
-        self.root = meta.root
-        self.tolerance_s = tolerance_s
-        self.return_uint8 = return_uint8
-        self.delta_timestamps = dict(delta_timestamps) if delta_timestamps else None
-        self.deltas = resolve_delta_keys(meta, delta_timestamps, tolerance_s=tolerance_s)
-        # Episode positions of the schedule index this array, i.e. the selection in dataset order.
-        self.selected_episodes = select_episodes(meta, episodes)
-        self.episode_lengths = meta.lengths[self.selected_episodes]
+        inputs = prepare_loader(root, episodes=episodes, delta_timestamps=delta_timestamps, tolerance_s=tolerance_s,
+                                return_uint8=return_uint8, image_transforms=image_transforms,
+                                video_reader=video_reader, video_access=video_access, decode_video=decode_video)
+        self.meta, self.deltas, self.video, self.builder = inputs.meta, inputs.deltas, inputs.video, inputs.builder
+        self.root = self.meta.root
         self.decode_video = bool(decode_video)
-        if not decode_video:
-            video_reader = NoFrames()  # no frames: no byte index to load or build
-        self.video = video_reader or make_video_reader(meta, video_access=video_access, tolerance_s=tolerance_s,
-                                                       return_uint8=return_uint8)
-        self.builder = SampleBuilder(meta, deltas=self.deltas, frames=self.video, image_transforms=image_transforms)
-        meta.check_tasks_order()
+        # Episode positions of the schedule index this array, i.e. the selection in dataset order.
+        self.selected_episodes = inputs.selected_episodes
+        self.episode_lengths = self.meta.lengths[self.selected_episodes]
 
     # ------------------------------------------------------------------ sizes
     @property
