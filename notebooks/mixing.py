@@ -9,7 +9,7 @@ with app.setup:
     import pandas as pd
 
     from lerobot_inspect import charts
-    from lerobot_inspect.loaders.streaming import StreamingDataset
+    from lerobot_inspect.loaders.streaming import open_stream
     from lerobot_inspect.probes.mixing import (
         batch_episode_ids,
         loader_batches,
@@ -69,7 +69,7 @@ def _(args, batch_size, batches, buffer_size, dataset_root, pipeline, pool_size,
     label = f"{pipeline.value} pipeline, {int(workers.value)} worker(s)"
     _batch = int(batch_size.value)
     # Video is left out (decode_video=False): the schedule, hence the batches, is the same, minus the decoding.
-    stream = StreamingDataset(dataset_root.value, pipeline=pipeline.value, seed=int(seed.value),
+    stream = open_stream(dataset_root.value, pipeline=pipeline.value, seed=int(seed.value),
                               pool_size=int(pool_size.value), world_size=int(world_size.value), rank=0,
                               batch_size=_batch, decode_video=False)
     with mo.status.spinner(title=f"Drawing {int(batches.value)} batches through a DataLoader"):

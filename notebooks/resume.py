@@ -8,7 +8,7 @@ with app.setup:
     import pandas as pd
 
     from lerobot_inspect import charts
-    from lerobot_inspect.loaders.streaming import StreamingDataset
+    from lerobot_inspect.loaders.streaming import open_stream
     from lerobot_inspect.probes.resume import resume_comparison
     from lerobot_inspect.report.knobs import notebook_knobs
 
@@ -69,8 +69,8 @@ def _(args, dataset_root, pipelines, pool_size, resume_step, run, seed):
     _tables, comparisons = [], {}
     with mo.status.progress_bar(total=len(pipelines.value), title="Streaming") as _bar:
         for _pipeline in pipelines.value:
-            _full = [int(s["index"]) for s in StreamingDataset(dataset_root.value, pipeline=_pipeline, **_options)]
-            _stream = StreamingDataset(dataset_root.value, pipeline=_pipeline, **_options)
+            _full = [int(s["index"]) for s in open_stream(dataset_root.value, pipeline=_pipeline, **_options)]
+            _stream = open_stream(dataset_root.value, pipeline=_pipeline, **_options)
             _stream.load_state_dict(_stream.state_dict(samples_seen=_k))
             _rest = [int(s["index"]) for s in _stream]
             comparisons[_pipeline] = resume_comparison(_full, _full[:_k], _rest)

@@ -208,15 +208,16 @@ def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
 
     from lerobot_inspect.format import DatasetMeta
     from lerobot_inspect.io.loopback import serve_directory
-    from lerobot_inspect.loaders.streaming import StreamingDataset
+    from lerobot_inspect.loaders.streaming import open_stream
     from lerobot_inspect.probes.fetches import byte_floor, video_traffic
 
     local = root.removeprefix("file://")
     batch = budget["batch_size"]
     with serve_directory(local) if http else contextlib.nullcontext() as server:
         meta = DatasetMeta.open(server.url if server is not None else local)
-        dataset = StreamingDataset(meta, seed=budget["seed"], batch_size=batch, pipeline=pipeline,
-                                   return_uint8=True, frames_in_order=frames_in_order)
+        options = {"frames_in_order": True} if frames_in_order else {}
+        dataset = open_stream(meta, pipeline=pipeline, seed=budget["seed"], batch_size=batch, return_uint8=True,
+                              **options)
         if server is not None:
             server.reset_stats()
         loader = DataLoader(dataset, batch_size=batch, num_workers=workers,
@@ -266,7 +267,8 @@ CONFIGS: dict[str, BenchConfig] = {
                     "StreamingDataset pool over loopback HTTP, frames_in_order=True, 2 workers",
                     lambda root, b: _streaming(root, b, workers=2, http=True, frames_in_order=True),
                     ("streaming", "remote")),
-        BenchConfig("stream_datasets_w0", "StreamingDataset(pipeline='datasets'), local files, 0 workers",
+        BenchConfig("stream_datasets_w0",
+                    "DatasetsPipeline (LeRobot's streaming on HF datasets), local files, 0 workers",
                     lambda root, b: _streaming(root, b, workers=0, http=False, pipeline="datasets"),
                     ("streaming",)),
         BenchConfig("naive_exact", "per episode: VideoDecoder(seek_mode='exact') reads the whole MP4",

@@ -53,13 +53,13 @@ class _RecordingCache(ByteCache):
 
     def get(self, path: str, start: int, stop: int) -> bytes:
         stats = self.reader.stats
-        requests, fetched, misses = stats.requests, stats.bytes, self.stats.misses
+        requests, fetched, misses = stats["requests"], stats["bytes"], self.stats["misses"]
         began = time.perf_counter()
         data = super().get(path, start, stop)
         self.records.append({
             **self.context, "start": int(start), "stop": int(stop), "size_bytes": len(data),
-            "cache_hit": self.stats.misses == misses, "requests": stats.requests - requests,
-            "bytes_fetched": stats.bytes - fetched, "seconds": time.perf_counter() - began,
+            "cache_hit": self.stats["misses"] == misses, "requests": stats["requests"] - requests,
+            "bytes_fetched": stats["bytes"] - fetched, "seconds": time.perf_counter() - began,
         })
         return data
 
@@ -166,8 +166,8 @@ def fetch_table(
             index_bytes, index_requests = server.stats()["bytes_sent"], server.stats()["requests"]
             server.reset_stats()
         else:
-            index_bytes = reader.stats.bytes
-            index_requests = reader.stats.requests + reader.stats.size_requests
+            index_bytes = reader.stats["bytes"]
+            index_requests = reader.stats["requests"] + reader.stats["size_requests"]
         reader.stats.reset()
         video = ByteIndexVideoReader(meta, source=source, return_uint8=True)
 

@@ -183,23 +183,23 @@ def stream_parity_samples(
     isolate: Sequence[int] = (),
     pool_size: int = 4,
 ) -> Iterator[Mapping[str, Any]]:
-    """Samples of `StreamingDataset(root, pipeline=...)` (uint8 frames) for `frame_parity`.
+    """Samples of `open_stream(root, pipeline=...)` (uint8 frames) for `frame_parity`.
 
     The stream is what training iterates, so a refusal (a loader error) stops it; episodes in
     `isolate` (those the map-style loader already refused) are therefore streamed one at a time,
     after the others, and a refusal is yielded as {"episode_index": e, "stream_error": message}
     instead of ending the comparison for every other episode."""
-    from lerobot_inspect.loaders.streaming import StreamingDataset
+    from lerobot_inspect.loaders.streaming import open_stream
 
     chosen = [int(e) for e in (range(_meta_of(root).num_episodes) if episodes is None else episodes)]
     alone = [e for e in chosen if e in {int(i) for i in isolate}]
     together = [e for e in chosen if e not in alone]
     options = {"pipeline": pipeline, "seed": seed, "pool_size": pool_size, "return_uint8": True}
     if together:
-        yield from StreamingDataset(root, episodes=together, **options)
+        yield from open_stream(root, episodes=together, **options)
     for episode in alone:
         try:
-            yield from StreamingDataset(root, episodes=[episode], **options)
+            yield from open_stream(root, episodes=[episode], **options)
         except LeRobotInspectError as exc:
             yield {"episode_index": episode, "stream_error": f"{type(exc).__name__}: {exc}"}
 
