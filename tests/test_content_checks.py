@@ -157,6 +157,24 @@ def test_noisy_state_with_gripper_steps_gives_no_warning():
     assert findings == []
 
 
+def test_quantized_servo_flicker_and_rest_give_no_warning():
+    """A servo at rest read in whole ticks flickers by one tick for single frames: its value range is
+    one tick, so only the typical episode's largest step tells flicker from a glitch."""
+    rng = np.random.default_rng(1)
+    episodes, length = 8, 120
+    ticks = np.full((episodes * length, 1), 2047.0)
+    ticks[rng.random(episodes * length) < 0.05] += 1
+    state = np.hstack([ticks, np.full_like(ticks, 512.0)]).astype(np.float32)
+    audit = ContentAudit({"observation.state": _F("float32", (2,))}, num_tasks=1, num_episodes=episodes)
+    findings = audit.add_file("d", _audit_table(state), list(range(episodes)), [length] * episodes)
+    assert findings + audit.finish() == []
+    glitched = state.copy()
+    glitched[3 * length + 50, 0] += 40  # a real glitch in the same dimension is still seen
+    audit = ContentAudit({"observation.state": _F("float32", (2,))}, num_tasks=1, num_episodes=episodes)
+    audit.add_file("d", _audit_table(glitched), list(range(episodes)), [length] * episodes)
+    assert [(f.code, f.episode, f.frame, f.dimension) for f in audit.finish()] == [("value-spike", 3, 50, 0)]
+
+
 def test_content_thresholds_are_documented_defaults():
     t = ContentThresholds()
     assert (t.spike_step_k, t.spike_range_fraction, t.constant_min_frames) == (20.0, 0.5, 15)

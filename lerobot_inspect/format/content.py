@@ -12,8 +12,10 @@ one to three frames included, and documented in docs/audit_json.md:
 - spike: frame t of a state/action dimension is a spike when the steps into and out of it go in
   opposite directions and both exceed max(20 x the dimension's robust step scale (1.4826 x MAD of
   its within-episode steps, over the whole dataset), 0.5 x the dimension's robust range (q99 - q01
-  of its values)). A real movement, however fast, steps one way; a gripper that opens and closes
-  stays within its range. Frames 0 and length-1 have one step only and are never spikes.
+  of its values), 2 x the largest step of the median episode). A real movement, however fast, steps
+  one way; a gripper that opens and closes stays within its range; a quantized servo flickering by
+  one tick flickers in every episode. Frames 0 and length-1 have one step only and are never
+  spikes; with fewer than 3 episodes a glitch can set the norm it is compared with.
 - constant span: a state/action dimension repeats exactly the same value over >= 15 frames while
   the dimension rarely stands still (in the median episode, at most 5% of its steps are zero): a
   stale sensor or a stuck teleop stream. Dimensions that often stand still (quantized servos at rest,
@@ -62,6 +64,7 @@ class ContentThresholds:
 
     spike_step_k: float = 20.0
     spike_range_fraction: float = 0.5
+    spike_largest_step_k: float = 2.0
     constant_min_frames: int = 15
     constant_max_still_fraction: float = 0.05
     minmax_rtol: float = 1e-6
@@ -546,19 +549,20 @@ class ContentAudit:
         t = self.thresholds
         dims = next(iter(per_episode.values())).shape[1]
         all_values = np.concatenate(list(per_episode.values()))
-        steps = np.concatenate([np.diff(v, axis=0) for v in per_episode.values() if v.shape[0] > 1] or
-                               [np.zeros((0, dims))])
         out: list[Finding] = []
+        moving = [np.diff(v, axis=0) for v in per_episode.values() if v.shape[0] > 1]
+        steps = np.concatenate(moving or [np.zeros((0, dims))])
+        # Per episode: its largest step and its share of zero steps; the median episode is the norm.
+        largest = np.median(np.stack([np.abs(m).max(axis=0) for m in moving]), axis=0) if moving else np.zeros(dims)
+        still = np.median(np.stack([(m == 0).mean(axis=0) for m in moving]), axis=0) if moving else np.ones(dims)
         thresholds = np.zeros(dims)
-        still = np.zeros(dims)
         for d in range(dims):
             finite = all_values[:, d][np.isfinite(all_values[:, d])]
             spread = float(np.quantile(finite, 0.99) - np.quantile(finite, 0.01)) if finite.size else 0.0
             scale = robust_step_scale(steps[:, d])
             floor = 1e-6 * max(1.0, float(np.median(np.abs(finite)))) if finite.size else 1e-6
-            thresholds[d] = max(t.spike_step_k * scale, t.spike_range_fraction * spread, floor)
-            fractions = [float(np.mean(np.diff(v[:, d]) == 0)) for v in per_episode.values() if v.shape[0] > 1]
-            still[d] = float(np.median(fractions)) if fractions else 1.0
+            thresholds[d] = max(t.spike_step_k * scale, t.spike_range_fraction * spread,
+                                t.spike_largest_step_k * float(largest[d]), floor)
         for episode, values in sorted(per_episode.items()):
             spikes = [(int(f), d) for d in range(dims) for f in spike_frames(values[:, d], thresholds[d])]
             if spikes and not self._capped("value-spike", name):
@@ -570,8 +574,9 @@ class ContentAudit:
                     "warning", "value-spike",
                     f"{name!r} of episode {episode} jumps for a single frame: {listed}"
                     f"{' and more' if len(spikes) > 5 else ''}; frame {frame} holds {float(values[frame, d]):.6g} "
-                    f"between neighbours near {typical:.6g} (spike threshold {thresholds[d]:.6g}: the larger of "
-                    f"{t.spike_step_k:g} x the usual step scale and {t.spike_range_fraction:g} x the value range)",
+                    f"between neighbours near {typical:.6g} (spike threshold {thresholds[d]:.6g}: the largest of "
+                    f"{t.spike_step_k:g} x the usual step scale, {t.spike_range_fraction:g} x the value range and "
+                    f"{t.spike_largest_step_k:g} x the largest step of a typical episode)",
                     fix="check the sensor or teleop stream at that frame; drop or repair the frame and recompute "
                     "the episode's stats", file=self.episode_file.get(episode), episode=episode, feature=name,
                     frame=frame, dimension=d))
