@@ -4,6 +4,10 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 DEMO_OUT ?= reports/demo
+# `make bench` generates this dataset once (python -m data_fixtures), then benchmarks it.
+BENCH_ROOT ?= reports/bench_dataset
+BENCH_FIXTURE ?= --episodes 200 --cameras 2 --episodes-per-file 50
+BENCH_JSON ?= reports/bench.json
 
 .PHONY: setup ffmpeg chromium test test-slow demo lint bench clean
 
@@ -36,14 +40,23 @@ test: setup
 test-slow: setup chromium
 	$(VPY) -m pytest -q -m slow
 
+# Ends with where the report is and how to run the CLI, whether or not every notebook passed.
 demo: setup
-	$(VENV)/bin/lerobot-inspect demo --out $(DEMO_OUT)
+	@$(VENV)/bin/lerobot-inspect demo --out $(DEMO_OUT); status=$$?; \
+	echo ""; \
+	echo "Report: file://$(abspath $(DEMO_OUT))/index.html"; \
+	echo "CLI:    $(VENV)/bin/lerobot-inspect --help   (or: source $(VENV)/bin/activate; lerobot-inspect --help)"; \
+	exit $$status
 
 lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: setup
-	$(VENV)/bin/lerobot-inspect bench --json reports/bench.json
+	@test -f $(BENCH_ROOT)/meta/info.json || { \
+		echo "generating the bench dataset: python -m data_fixtures $(BENCH_ROOT) $(BENCH_FIXTURE)"; \
+		rm -rf $(BENCH_ROOT).partial && \
+		$(VPY) -m data_fixtures $(BENCH_ROOT).partial $(BENCH_FIXTURE) && mv $(BENCH_ROOT).partial $(BENCH_ROOT); }
+	$(VENV)/bin/lerobot-inspect bench $(BENCH_ROOT) --json $(BENCH_JSON)
 
 clean:
 	rm -rf $(VENV) reports
