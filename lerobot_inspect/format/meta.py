@@ -7,12 +7,14 @@ v3 many episodes share a file and each camera rolls over to new files on its own
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
 import re
 import string
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,7 +300,8 @@ class DatasetMeta:
         The root is resolved by `open_root` (the one opener); info.json is size- and type-checked
         and its path templates compiled here, so a bad template fails at open, naming itself."""
         fs, root_path = open_root(root)
-        info = read_info(fs, root_path)
+        with _attributed(join(root_path, "meta/info.json"), "restore meta/info.json from the dataset's source"):
+            info = read_info(fs, root_path)
         features = {
             name: Feature(
                 name=name,
@@ -311,9 +314,12 @@ class DatasetMeta:
         }
         templates = compile_templates(info, join(root_path, "meta/info.json"),
                                       [name for name, feat in features.items() if feat.is_video])
-        episode_files = find_episode_files(fs, root_path, info)
-        episodes = read_episodes(fs, root_path, episode_files, declared=int(info["total_episodes"]))
-        tasks, task_indices = read_tasks(fs, root_path, declared=int(info.get("total_tasks") or 0))
+        with _attributed(join(root_path, "meta/episodes"), "download the file named above again; it is "
+                         "missing, truncated or corrupt"):
+            episode_files = find_episode_files(fs, root_path, info)
+            episodes = read_episodes(fs, root_path, episode_files, declared=int(info["total_episodes"]))
+        with _attributed(join(root_path, "meta/tasks.parquet"), "download meta/tasks.parquet again"):
+            tasks, task_indices = read_tasks(fs, root_path, declared=int(info.get("total_tasks") or 0))
         return cls(str(root), fs, root_path, info, features, episodes, tasks, episode_files, task_indices,
                    templates=templates)
 
@@ -498,6 +504,20 @@ class DatasetMeta:
 
 
 # ---------------------------------------------------------------------- readers
+@contextlib.contextmanager
+def _attributed(file: str, fix: str) -> Iterator[None]:
+    """Errors raised while reading one meta file carry that file and a fix as fields (an error that
+    names a more precise file, e.g. one episodes Parquet, keeps it)."""
+    try:
+        yield
+    except DatasetFormatError as exc:
+        if exc.file is None:
+            exc.file = file
+        if exc.fix is None:
+            exc.fix = fix
+        raise
+
+
 def read_json(fs: fsspec.AbstractFileSystem, path: str, shown: str, *, max_bytes: int = MAX_INFO_JSON_BYTES) -> Any:
     """A JSON file of at most `max_bytes` (read no further than that), parsed."""
     try:
@@ -531,13 +551,14 @@ def read_info(fs: fsspec.AbstractFileSystem, root_path: str) -> dict[str, Any]:
     if version.startswith("v2") or version.startswith("v1"):
         raise DatasetFormatError(
             f"{shown}: codebase_version {version!r} is a LeRobot {version[:2]}.x dataset; "
-            f"lerobot_inspect reads v3.0 only: {V2_HINT}"
-        )
+            f"lerobot_inspect reads v3.0 only: {V2_HINT}", file=shown, code="unsupported-version",
+            fix="convert the dataset to v3.0 with LeRobot's converter")
     missing = [key for key in REQUIRED_INFO_KEYS if key not in info]
     if missing:
         raise DatasetFormatError(f"{shown}: missing {', '.join(missing)}; not a LeRobot v3 info.json")
     if version != CODEBASE_VERSION:
-        raise DatasetFormatError(f"{shown}: codebase_version {version!r} is not supported; expected 'v3.0'")
+        raise DatasetFormatError(f"{shown}: codebase_version {version!r} is not supported; expected 'v3.0'",
+                                 file=shown, code="unsupported-version", fix="convert the dataset to LeRobot v3.0")
     if not _is_int(info["fps"]) or not 0 < info["fps"] <= MAX_INT:
         raise DatasetFormatError(f"{shown}: fps must be a positive integer, got {info['fps']!r}")
     for key, required, low in (("total_episodes", True, 0), ("total_frames", True, 0), ("total_tasks", False, 0),
@@ -703,11 +724,12 @@ def read_parquet(fs: fsspec.AbstractFileSystem, path: str, *, columns: list[str]
     try:
         return parquet_file(fs, path).read(columns=columns)
     except FileNotFoundError:
-        raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete") from None
+        raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete", file=path,
+                                 fix="restore the missing file") from None
     except (pa.ArrowException, OSError) as exc:
         raise DatasetFormatError(
-            f"{path}: unreadable Parquet ({exc}); the file is truncated or corrupt, restore it"
-        ) from exc
+            f"{path}: unreadable Parquet ({exc}); the file is truncated or corrupt, restore it", file=path,
+            fix="download the file named above again; it is truncated or corrupt") from exc
 
 
 def read_meta_parquet(fs: fsspec.AbstractFileSystem, path: str, *, declared: int,
@@ -746,14 +768,15 @@ def read_meta_parquet(fs: fsspec.AbstractFileSystem, path: str, *, declared: int
             )
         return parquet.read(columns=names)
     except FileNotFoundError:
-        raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete") from None
+        raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete", file=path,
+                                 fix="restore the missing file") from None
     except (pa.ArrowException, OSError) as exc:
         limited = "Exceeded size limit" in str(exc)
         raise DatasetFormatError(
             f"{path}: the footer lists more than {limit} row groups or columns (info.json declares {declared} rows)"
             "; restore the file or fix info.json" if limited else
-            f"{path}: unreadable Parquet ({exc}); the file is truncated or corrupt, restore it"
-        ) from exc
+            f"{path}: unreadable Parquet ({exc}); the file is truncated or corrupt, restore it",
+            file=path, fix="download the file named above again; it is truncated or corrupt") from exc
 
 
 def read_episodes(fs: fsspec.AbstractFileSystem, root_path: str, relative: list[str], *,

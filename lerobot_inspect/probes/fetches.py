@@ -28,7 +28,7 @@ from lerobot_inspect.errors import OptionError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.io.byte_cache import ByteCache
 from lerobot_inspect.io.ranges import RangeReader
-from lerobot_inspect.loaders.map_dataset import select_episodes
+from lerobot_inspect.loaders.rows import select_episodes
 from lerobot_inspect.video.remote import ByteIndexSource, ByteIndexVideoReader, merge_ranges
 
 __all__ = ["FETCH_COLUMNS", "PER_EPISODE_COLUMNS", "byte_floor", "fetch_table", "header_bytes", "sample_ranges",

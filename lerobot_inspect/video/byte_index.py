@@ -178,6 +178,10 @@ class ByteIndex:
         self._mappings: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
+    def __reduce__(self) -> tuple:
+        # Spawned DataLoader workers get the three tables and rebuild the lookups (and the lock).
+        return (ByteIndex, (self.files, self.episodes, self.frames))
+
     # -- lookups ------------------------------------------------------------------------------
 
     def __len__(self) -> int:
