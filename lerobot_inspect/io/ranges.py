@@ -7,6 +7,14 @@ a 206 whose Content-Range is not the one asked for, a 200 that ignored the Range
 body, a reset, a timeout or a 5xx all count as transient and are retried with exponential backoff
 up to `max_attempts`. Other filesystems go through `fs.cat_file(path, start=, end=)`.
 
+Identity. A remote file is pinned at its first answer (HEAD or range): its size and its ETag (or,
+without one, its Last-Modified). Every later HTTP range request is conditional on that identity
+(`If-Match` for a strong ETag, `If-Unmodified-Since` otherwise) and every answer is checked
+against it, so a file replaced on the server between two requests, even by one of the same size,
+fails with a `FetchError` (code "file-changed") naming the file instead of handing the decoder
+bytes from two versions. Other filesystems cannot make a read conditional: `identity()` pins
+their size and version tag (`fs.info`), which the byte-index reader compares with the index.
+
 Accounting (`stats`) lets the notebooks and `bench` show what a loader really fetched: requests,
 bytes, retries, failures and seconds, per path. It is per process: a forked DataLoader worker
 starts from zero, so each worker reports its own traffic.
@@ -18,6 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -31,7 +40,7 @@ from lerobot_inspect.io._forks import ProcessLocal
 from lerobot_inspect.io.counters import Counters
 from lerobot_inspect.io.fs import for_this_process, is_http
 
-__all__ = ["RANGE_COUNTERS", "RangeReader"]
+__all__ = ["RANGE_COUNTERS", "FileIdentity", "RangeReader"]
 
 _T = TypeVar("_T")
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -47,6 +56,42 @@ class _Transient(Exception):
 
 class _Permanent(Exception):
     """Retrying cannot help (404, 416, 403): fail at once."""
+
+
+class _Changed(_Permanent):
+    """The file is not the one pinned at its first read."""
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What identifies one version of a file: its size and, where the store has one, a version tag
+    (an HTTP ETag or Last-Modified, an object store's ETag, a local mtime)."""
+
+    size: int
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def version(self) -> str | None:
+        """A string that changes when the file is replaced, or None when the store gives none."""
+        if self.etag:
+            return f"etag={self.etag}"
+        return f"last-modified={self.last_modified}" if self.last_modified else None
+
+    def differs(self, other: FileIdentity) -> str | None:
+        """Why `other` is not this version (None when nothing known differs)."""
+        if other.size != self.size:
+            return f"size {self.size} then {other.size}"
+        if self.etag and other.etag and _etag_value(self.etag) != _etag_value(other.etag):
+            return f"ETag {self.etag} then {other.etag}"
+        if not (self.etag and other.etag) and self.last_modified and other.last_modified and \
+                self.last_modified != other.last_modified:
+            return f"Last-Modified {self.last_modified} then {other.last_modified}"
+        return None
+
+
+def _etag_value(etag: str) -> str:
+    return etag[2:] if etag.startswith("W/") else etag
 
 
 RANGE_COUNTERS = ("requests", "size_requests", "bytes", "retries", "failures", "fetch_s")
@@ -82,7 +127,7 @@ class RangeReader(ProcessLocal):
         self.backoff_s = float(backoff_s)
         self.max_backoff_s = float(max_backoff_s)
         self.timeout_s = float(timeout_s)
-        self._sizes: dict[str, int] = {}
+        self._pins: dict[str, FileIdentity] = {}  # inherited by forked workers: same files, same versions
         self._start_process_state()
 
     _PROCESS_FIELDS = ("_lock", "stats")
@@ -115,20 +160,22 @@ class RangeReader(ProcessLocal):
         self.stats.reset()
 
     # ----------------------------------------------------------------------------------------------
-    def size(self, path: str) -> int:
-        """Size of `path` in bytes, asked once per path and remembered (files are immutable here)."""
+    def identity(self, path: str) -> FileIdentity:
+        """Size and version tag of `path`, asked once and pinned: later reads must find the same."""
         with self._lock:
-            known = self._sizes.get(path)
+            known = self._pins.get(path)
         if known is not None:
             return known
         fs = self.fs
         if is_http(fs):
-            size = self._with_retries(path, None, lambda: self._http_size(fs, path), what="size")
+            found = self._with_retries(path, None, lambda: self._http_identity(fs, path), what="size")
         else:
-            size = self._with_retries(path, None, lambda: self._generic_size(fs, path), what="size")
-        with self._lock:
-            self._sizes[path] = size
-        return size
+            found = self._with_retries(path, None, lambda: self._generic_identity(fs, path), what="size")
+        return self._pin(path, found)
+
+    def size(self, path: str) -> int:
+        """Size of `path` in bytes (see `identity`)."""
+        return self.identity(path).size
 
     def read(self, path: str, start: int, stop: int) -> bytes:
         """Bytes [start, stop) of `path`: exactly stop - start of them, or FetchError."""
@@ -141,6 +188,19 @@ class RangeReader(ProcessLocal):
         else:
             attempt = lambda: self._generic_range(fs, path, start, stop)  # noqa: E731
         return self._with_retries(path, (start, stop), attempt, what="read")
+
+    def _pin(self, path: str, found: FileIdentity) -> FileIdentity:
+        """Pin `found` as the identity of `path`, or raise when another version is pinned already."""
+        with self._lock:
+            pinned = self._pins.setdefault(path, found)
+        change = pinned.differs(found)
+        if change is not None:
+            raise FetchError(
+                f"{path} changed since it was first read ({change}): the file was replaced while it was "
+                "being read, so bytes of two versions would mix. Restart once the upload is complete "
+                "(and rebuild the byte index: `lerobot-inspect index build ROOT`)",
+                file=path, code="file-changed", fix="restart the run after the dataset stopped changing")
+        return pinned
 
     # ----------------------------------------------------------------------------------------------
     def _with_retries(
@@ -172,10 +232,18 @@ class RangeReader(ProcessLocal):
             self.stats.add(path, retries=attempts - 1, failures=1, fetch_s=time.perf_counter() - began)
         assert last is not None
         where = f"bytes [{span[0]}, {span[1]}) ({span[1] - span[0]} bytes) of {path}" if span else f"size of {path}"
+        if isinstance(last, _Changed):
+            raise FetchError(
+                f"{where}: {last}. The file was replaced on the server while it was being read; bytes of two "
+                "versions must not mix. Restart once the upload is complete (and rebuild the byte index: "
+                "`lerobot-inspect index build ROOT`)", file=path, code="file-changed",
+                fix="restart the run after the dataset stopped changing") from last
         kind = "failed and retrying cannot help" if isinstance(last, _Permanent) else "still failed"
         raise FetchError(
-            f"{where} {kind} after {attempts} attempt(s); last cause: {last}. {_ADVICE}"
-        ) from (last.__cause__ or last)
+            f"{where} {kind} after {attempts} attempt(s); last cause: {last}. {_ADVICE}", file=path,
+            code="not-found" if "404" in str(last) or "not found" in str(last) else "fetch-failed",
+            fix="check the URL and the server" if isinstance(last, _Permanent) else
+            "check the server; raise max_attempts= or timeout_s= for a flaky link") from (last.__cause__ or last)
 
     # ---- HTTP: we talk to the server through the filesystem's own aiohttp session ----------------
     def _run_async(self, fs: AsyncFileSystem, coro_fn: Callable[..., Any], *args: Any) -> Any:
@@ -187,10 +255,18 @@ class RangeReader(ProcessLocal):
             raise _Transient(f"{type(exc).__name__}: {exc}") from exc
 
     def _http_range(self, fs: Any, url: str, start: int, stop: int) -> bytes:
-        return self._run_async(fs, _http_get_range, fs, url, start, stop, self.timeout_s)
+        with self._lock:
+            pinned = self._pins.get(url)
+        body, seen = self._run_async(fs, _http_get_range, fs, url, start, stop, self.timeout_s, pinned)
+        if pinned is None and seen is not None:
+            try:
+                self._pin(url, seen)
+            except FetchError as exc:
+                raise _Changed(str(exc)) from None
+        return body
 
-    def _http_size(self, fs: Any, url: str) -> int:
-        return self._run_async(fs, _http_head_size, fs, url, self.timeout_s)
+    def _http_identity(self, fs: Any, url: str) -> FileIdentity:
+        return self._run_async(fs, _http_head_identity, fs, url, self.timeout_s)
 
     # ---- everything else: fsspec's cat_file, translated ------------------------------------------
     def _generic_range(self, fs: fsspec.AbstractFileSystem, path: str, start: int, stop: int) -> bytes:
@@ -213,16 +289,20 @@ class RangeReader(ProcessLocal):
             raise _Transient(message)
         return bytes(data)
 
-    def _generic_size(self, fs: fsspec.AbstractFileSystem, path: str) -> int:
+    def _generic_identity(self, fs: fsspec.AbstractFileSystem, path: str) -> FileIdentity:
         try:
-            size = fs.size(path)
+            info = fs.info(path)
         except FileNotFoundError as exc:
             raise _Permanent(f"file not found: {exc}") from exc
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:
             raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+        size = info.get("size")
         if size is None:
             raise _Permanent(f"{type(fs).__name__} reports no size for {path}")
-        return int(size)
+        etag = info.get("ETag") or info.get("etag")
+        modified = info.get("LastModified") or info.get("last_modified") or info.get("mtime")
+        return FileIdentity(int(size), None if etag is None else str(etag),
+                            None if modified is None else str(modified))
 
 
 def _check_range(path: str, start: int, stop: int) -> tuple[int, int]:
@@ -267,12 +347,35 @@ def _classify_status(response: aiohttp.ClientResponse, url: str) -> None:
         raise _Permanent(f"HTTP {status} {response.reason or ''}".rstrip())
 
 
-async def _http_get_range(fs: Any, url: str, start: int, stop: int, timeout_s: float) -> bytes:
+def _conditions(pinned: FileIdentity | None) -> dict[str, str]:
+    """Headers that make the server refuse (412) a range of another version than the pinned one.
+    If-Match needs a strong ETag; a weak one (W/...) is compared on the answer instead."""
+    if pinned is None:
+        return {}
+    if pinned.etag and not pinned.etag.startswith("W/"):
+        return {"If-Match": pinned.etag}
+    if pinned.last_modified:
+        return {"If-Unmodified-Since": pinned.last_modified}
+    return {}
+
+
+def _answer_identity(response: aiohttp.ClientResponse, size: int | None) -> FileIdentity | None:
+    if size is None:
+        return None
+    return FileIdentity(size, response.headers.get("ETag"), response.headers.get("Last-Modified"))
+
+
+async def _http_get_range(fs: Any, url: str, start: int, stop: int, timeout_s: float,
+                          pinned: FileIdentity | None) -> tuple[bytes, FileIdentity | None]:
     session = await fs.set_session()
     asked = f"bytes={start}-{stop - 1}"
-    kwargs = _request_kwargs(fs, timeout_s, {"Range": asked})
+    kwargs = _request_kwargs(fs, timeout_s, {"Range": asked, **_conditions(pinned)})
     try:
         async with session.get(fs.encode_url(url), **kwargs) as response:
+            if response.status == 412:
+                response.close()
+                raise _Changed(f"the server refused the range: the file no longer matches {pinned.version}"
+                               if pinned else "the server answered 412 Precondition Failed")
             _classify_status(response, url)
             if response.status == 206:
                 got = _parse_content_range(response.headers.get("Content-Range"))
@@ -282,6 +385,7 @@ async def _http_get_range(fs: Any, url: str, start: int, stop: int, timeout_s: f
                         f"asked {asked} and the server answered Content-Range "
                         f"{response.headers.get('Content-Range')!r}"
                     )
+                seen = _answer_identity(response, got[2])
             elif response.status == 200:
                 # A whole-file answer is only right when the whole file is what we asked for.
                 if not (start == 0 and response.content_length == stop):
@@ -291,27 +395,47 @@ async def _http_get_range(fs: Any, url: str, start: int, stop: int, timeout_s: f
                         f"asked {asked} and the server answered 200 with the whole file "
                         f"(Content-Length {response.content_length}), ignoring the Range header"
                     )
+                seen = _answer_identity(response, response.content_length)
             else:
                 response.close()
                 raise _Transient(f"unexpected HTTP {response.status} to a Range request")
-            body = await response.read()
+            if pinned is not None and seen is not None:
+                change = pinned.differs(seen)
+                if change is not None:
+                    response.close()
+                    raise _Changed(f"the answer is another version of the file ({change})")
+            body = await _read_body(response, url, stop - start, timeout_s)
     except (_Transient, _Permanent):
         raise
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise _Transient(f"{type(exc).__name__}: {exc or 'timed out'}") from exc
     if len(body) != stop - start:
         raise _Transient(f"short body: {len(body)} of {stop - start} bytes")
-    return body
+    return body, seen
 
 
-async def _http_head_size(fs: Any, url: str, timeout_s: float) -> int:
+async def _read_body(response: aiohttp.ClientResponse, url: str, expected: int, timeout_s: float) -> bytes:
+    """The body, or a _Transient that says how many bytes came before the deadline ran out."""
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        async for chunk in response.content.iter_chunked(1 << 16):
+            chunks.append(chunk)
+            received += len(chunk)
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise _Transient(f"{type(exc).__name__} after {received} of {expected} bytes "
+                         f"(deadline {timeout_s:g} s per request)") from exc
+    return b"".join(chunks)
+
+
+async def _http_head_identity(fs: Any, url: str, timeout_s: float) -> FileIdentity:
     session = await fs.set_session()
     try:
         kwargs = _request_kwargs(fs, timeout_s, {})
         async with session.head(fs.encode_url(url), allow_redirects=True, **kwargs) as response:
             _classify_status(response, url)
             if response.status == 200 and response.content_length is not None:
-                return int(response.content_length)
+                return _answer_identity(response, int(response.content_length))
         # No usable HEAD: ask for one byte and read the total from Content-Range.
         kwargs = _request_kwargs(fs, timeout_s, {"Range": "bytes=0-0"})
         async with session.get(fs.encode_url(url), **kwargs) as response:
@@ -319,7 +443,7 @@ async def _http_head_size(fs: Any, url: str, timeout_s: float) -> int:
             got = _parse_content_range(response.headers.get("Content-Range"))
             response.close()
             if response.status == 206 and got is not None and got[2] is not None:
-                return got[2]
+                return _answer_identity(response, got[2])
             raise _Permanent(
                 f"{url} gives no size: HEAD had no Content-Length and a one-byte Range GET no "
                 "Content-Range total"
