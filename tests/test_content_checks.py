@@ -23,6 +23,7 @@ from lerobot_inspect.format.content import (
     ContentThresholds,
     column_values,
     constant_runs,
+    drop_explained,
     episode_range_findings,
     spike_frames,
 )
@@ -131,6 +132,17 @@ def test_ranges_clean_and_every_fault_names_every_episode():
 def test_contiguous_ranges_are_clean(lengths):
     starts, stops = _ranges(lengths)
     assert episode_range_findings(starts, stops, np.asarray(lengths), where="m") == []
+
+
+def test_findings_explained_by_another_are_dropped():
+    from lerobot_inspect.format import Finding
+
+    shuffled = Finding("error", "frames-out-of-order", "m", file="r/data/f.parquet", episode=1)
+    spike = Finding("warning", "value-spike", "m", file="r/data/f.parquet", episode=1)
+    other_spike = Finding("warning", "value-spike", "m", file="r/data/f.parquet", episode=2)
+    swapped = Finding("error", "episode-ranges-swapped", "m", file="r/meta/episodes", episode=3, episodes=(3, 4))
+    index = Finding("error", "index-not-contiguous", "m", file="r/data/f.parquet", episode=4)
+    assert drop_explained([shuffled, spike, other_spike, swapped, index]) == [shuffled, other_spike, swapped]
 
 
 class _F:

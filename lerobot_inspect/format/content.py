@@ -348,15 +348,27 @@ def _list(items: Sequence[int], limit: int = 12) -> str:
 
 
 def drop_explained(findings: list[Finding]) -> list[Finding]:
-    """Drop data-row findings about `index` for episodes a meta/episodes range finding already names:
-    the rows are right, the ranges are not, and that is one fault."""
+    """Drop findings another finding already explains, so one fault stays one finding:
+    - data-row findings about `index` for episodes a meta/episodes range finding names (the rows are
+      right, the ranges are not);
+    - spikes, frozen spans and stats mismatches of episodes whose rows are out of order or belong to
+      another episode (jumps between shuffled rows are the disorder, not a glitch)."""
     ranged = {e for f in findings if f.code.startswith("episode-range") or f.code == "episode-length-mismatch"
               for e in (f.episodes or (() if f.episode is None else (f.episode,)))}
-    if not ranged:
+    disordered = {f.episode for f in findings if f.code in ("frames-out-of-order", "wrong-episode-rows")}
+    if not ranged and not disordered:
         return findings
-    return [f for f in findings
-            if not (f.code in ("index-not-contiguous", "wrong-episode-rows") and f.episode in ranged
-                    and f.file is not None and "/data/" in f.file)]
+    out = []
+    for f in findings:
+        if f.code in ("index-not-contiguous", "wrong-episode-rows") and f.episode in ranged \
+                and f.file is not None and "/data/" in f.file:
+            continue
+        if f.code in ("value-spike", "constant-span") and f.episode in disordered:
+            continue
+        if f.code == "episode-stats-mismatch" and set(f.episodes or (f.episode,)) <= disordered:
+            continue
+        out.append(f)
+    return out
 
 
 # ---------------------------------------------------------------------- the accumulating audit
