@@ -18,6 +18,7 @@ injects resets, stalls, short bodies and wrong ranges that way.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import os
 import threading
 import urllib.parse
@@ -215,7 +216,16 @@ class RangeHandler(BaseHTTPRequestHandler):
             return
         if self.intercept(url_path):
             return
-        size = target.stat().st_size
+        stat = target.stat()
+        size = stat.st_size
+        # A strong validator as object stores give one: a file replaced in place (same size or not)
+        # gets another, so a client pinning it is refused (412) instead of served the new bytes.
+        etag = f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{size:x}"'
+        self.validators = {"ETag": etag, "Last-Modified": email.utils.formatdate(stat.st_mtime, usegmt=True)}
+        if_match = self.headers.get("If-Match")
+        if if_match is not None and if_match.strip() != "*" and etag not in [t.strip() for t in if_match.split(",")]:
+            self.send_empty(412, url_path)
+            return
         requested = parse_range(self.headers.get("Range", ""), size) if "Range" in self.headers else None
         if requested == "unsatisfiable":
             self.send_response(416)
@@ -238,6 +248,8 @@ class RangeHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(stop - start))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
+        for name, value in getattr(self, "validators", {}).items():
+            self.send_header(name, value)
         # Count before sending: a client that has its bytes may read the counters at once.
         self.server.owner._count(url_path, status=status)
         self.end_headers()

@@ -299,8 +299,10 @@ class RangeReader(ProcessLocal):
         size = info.get("size")
         if size is None:
             raise _Permanent(f"{type(fs).__name__} reports no size for {path}")
+        # Object stores' version tags. A local mtime is left out: the index built on a local copy is
+        # then still good for the same files served over HTTP, whose tags have another form.
         etag = info.get("ETag") or info.get("etag")
-        modified = info.get("LastModified") or info.get("last_modified") or info.get("mtime")
+        modified = info.get("LastModified") or info.get("last_modified")
         return FileIdentity(int(size), None if etag is None else str(etag),
                             None if modified is None else str(modified))
 

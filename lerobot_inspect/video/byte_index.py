@@ -242,6 +242,11 @@ class ByteIndex:
     def timescale(self, path: str) -> int:
         return int(self.files.column("timescale")[self._file_row[path]].as_py())
 
+    def version_of(self, path: str) -> str | None:
+        """The version tag (ETag, Last-Modified, mtime) the file had when it was indexed, if recorded."""
+        row = self._file_row.get(path)
+        return None if row is None else self.files.column("etag")[row].as_py()
+
     def check_fresh(self, sizes: Mapping[str, int]) -> None:
         """Refuse an index whose files changed size since it was built (re-encoded, re-uploaded)."""
         for path, size in sizes.items():

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from fsspec.implementations.local import LocalFileSystem
 
 from lerobot_inspect.errors import IndexStaleError, OptionError
@@ -133,7 +134,7 @@ def build_dataset_index(
 
     With `resume_dir`, partial results are checked against each file's version tag (ETag,
     Last-Modified or mtime, from the filesystem's info) before they are reused."""
-    return build_byte_index(
+    index = build_byte_index(
         video_file_refs(meta),
         lambda rel, start, stop: reader.read(meta.path(rel), start, stop),
         lambda rel: reader.size(meta.path(rel)),
@@ -143,6 +144,13 @@ def build_dataset_index(
         probe_bytes=probe_bytes,
         file_version=(lambda rel: file_version(meta, rel)) if resume_dir is not None else None,
     )
+    # Record the identity each file had (the reader pinned it with the size): a reader compares it
+    # with the file it finds, so a re-upload of the same size is noticed too.
+    files = index.files
+    versions = pa.array([reader.identity(meta.path(rel)).version for rel in files.column("path").to_pylist()],
+                        type=pa.string())
+    return ByteIndex(files.set_column(files.column_names.index("etag"), "etag", versions), index.episodes,
+                     index.frames)
 
 
 _VERSION_KEYS = ("ETag", "etag", "Last-Modified", "LastModified", "last_modified", "mtime")

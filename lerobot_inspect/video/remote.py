@@ -141,15 +141,22 @@ class ByteIndexSource(ProcessLocal):
             self._pts[path] = table
         return table
 
-    def _check_size(self, entry: EpisodeBytes) -> None:
+    def _check_identity(self, entry: EpisodeBytes) -> None:
+        """The file is the one the index was built from: same size and, where the index recorded
+        one, same version tag. One size request per file and process; the reader pins the answer,
+        so every later range read of the file is checked against it too."""
         if entry.path in self._checked:
             return
-        size = self.reader.size(self.meta.path(entry.path))
-        if size != entry.size_bytes:
+        found = self.reader.identity(self.meta.path(entry.path))
+        recorded = self.index.version_of(entry.path)
+        if found.size != entry.size_bytes or (recorded and found.version and recorded != found.version):
+            change = (f"is {found.size} bytes but the byte index was built for {entry.size_bytes} bytes"
+                      if found.size != entry.size_bytes else
+                      f"has version {found.version} but the byte index was built from {recorded}")
             raise IndexStaleError(
-                f"{self.meta.url(entry.path)}: is {size} bytes but the byte index was built for "
-                f"{entry.size_bytes} bytes (the file changed). Run `lerobot-inspect index build {self.meta.root}`"
-            )
+                f"{self.meta.url(entry.path)}: {change} (the file changed). Run "
+                f"`lerobot-inspect index build {self.meta.root}`", file=self.meta.url(entry.path),
+                code="index-stale", fix=f"lerobot-inspect index build {self.meta.root}")
         self._checked.add(entry.path)
 
     def _keys(self, entry: EpisodeBytes) -> list[tuple[str, int, int]]:
@@ -167,7 +174,7 @@ class ByteIndexSource(ProcessLocal):
         """A VideoDecoder that can decode every frame of one (episode, camera) from header + span."""
         from torchcodec.decoders import VideoDecoder
 
-        self._check_size(entry)
+        self._check_identity(entry)
         began = time.perf_counter()
         segments = [(start, self.cache.get(path, start, stop)) for path, start, stop in self._keys(entry)]
         self._waits.seconds = getattr(self._waits, "seconds", 0.0) + time.perf_counter() - began
