@@ -67,6 +67,8 @@ def test_column_values_reads_scalars_lists_and_nulls():
     assert scalar.null[:, 0].tolist() == [False, True, False]
     ragged = column_values(pa.chunked_array([pa.array([[1.0, 2.0], [3.0]])]), 2)
     assert ragged.widths.tolist() == [2, 1]
+    listed = column_values(pa.chunked_array([pa.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])]), 2)
+    assert listed.widths is None and listed.values.shape == (2, 3)  # the shape check sees 3, not 2
     assert column_values(pa.chunked_array([pa.array(["a"])]), 1) is None
 
 

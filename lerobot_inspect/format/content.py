@@ -143,7 +143,8 @@ def column_values(column: pa.ChunkedArray | pa.Array, dims: int) -> ColumnValues
         else:
             w = np.asarray(pc.list_value_length(chunk).to_numpy(zero_copy_only=False), dtype=np.float64)
             w = np.nan_to_num(w, nan=0).astype(np.int64)
-            width = dims if dims else (int(w.max()) if len(w) else 0)
+            uniform = len(w) > 0 and bool((w == w[0]).all())
+            width = int(w[0]) if uniform else dims  # equal lengths: the shape check compares the width
             v = np.full((len(chunk), width), np.nan)
             n = np.zeros((len(chunk), width), dtype=bool)
             flat, flat_null = _flat_values(pc.list_flatten(chunk))
