@@ -19,8 +19,8 @@ import pytest
 from _nb_support import NOTEBOOKS, REPO, demo_root, run_notebook
 
 from data_fixtures.corrupt import shift_video_timestamps
-from lerobot_inspect.probes.mixing import randomness_fraction
 from lerobot_inspect.loaders.streaming import StreamingDataset
+from lerobot_inspect.probes.mixing import randomness_fraction
 
 ALL = ["audit", "padding", "frames", "mixing", "resume", "fetches"]
 FRONT = "observation.images.front"
