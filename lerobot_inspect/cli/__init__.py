@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,10 +32,16 @@ def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
+def _paragraphs(text: str, width: int = 100) -> str:
+    """Wrap prose paragraphs (the formatter keeps line breaks as written); indented blocks stay as they are."""
+    return "\n\n".join(block if block.startswith("  ") or "\n  " in block else textwrap.fill(block, width)
+                       for block in text.split("\n\n"))
+
+
 def _subcommand(subparsers: argparse._SubParsersAction, name: str, *, help: str, description: str,
                 examples: Sequence[str]) -> argparse.ArgumentParser:
-    return subparsers.add_parser(name, help=help, description=description, epilog=_examples(*examples),
-                                 formatter_class=_Formatter)
+    return subparsers.add_parser(name, help=help, description=_paragraphs(description),
+                                 epilog=_examples(*examples), formatter_class=_Formatter)
 
 
 def _add_audit(subparsers: argparse._SubParsersAction) -> None:
@@ -167,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The `lerobot-inspect` parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="lerobot-inspect", formatter_class=_Formatter,
-        description="Load, audit and debug LeRobot v3 datasets. `lerobot-inspect COMMAND --help` shows each "
-                    "command's options, defaults and examples.",
+        description=_paragraphs("Load, audit and debug LeRobot v3 datasets. `lerobot-inspect COMMAND --help` "
+                                "shows each command's options, defaults and examples."),
         epilog=_examples("lerobot-inspect audit data_fixtures/tiny",
                          "lerobot-inspect index build ROOT",
                          "lerobot-inspect report ROOT --out reports/x",
