@@ -1,10 +1,28 @@
-"""Probes: run the real loader for a bounded budget and return tables for the notebooks."""
+"""Probes: run the real loader for a bounded budget and return tables for the notebooks.
 
-from lerobot_inspect.probes.audit import AuditReport, audit_dataset, dataset_summary, format_report
+Names load on first use: the audit reads metadata and MP4 headers only, so importing it (as a
+metadata-only `lerobot-inspect audit` does) must not drag in the loaders and torch.
+"""
 
-__all__ = ["AuditReport", "audit_dataset", "dataset_summary", "format_report"]
+from __future__ import annotations
 
-from lerobot_inspect.probes.mixing import batch_episode_ids, reservoir_shuffle_order
-from lerobot_inspect.probes.resume import ResumeComparison, resume_comparison
+import importlib
+from typing import Any
 
-__all__ += ["ResumeComparison", "batch_episode_ids", "reservoir_shuffle_order", "resume_comparison"]
+__all__ = ["AuditReport", "ResumeComparison", "audit_dataset", "batch_episode_ids", "dataset_summary",
+           "format_report", "reservoir_shuffle_order", "resume_comparison"]
+
+_HOMES = {
+    "AuditReport": "audit", "audit_dataset": "audit", "dataset_summary": "audit", "format_report": "audit",
+    "batch_episode_ids": "mixing", "reservoir_shuffle_order": "mixing",
+    "ResumeComparison": "resume", "resume_comparison": "resume",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'lerobot_inspect.probes' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lerobot_inspect.probes.{home}"), name)
+    globals()[name] = value
+    return value
