@@ -32,7 +32,23 @@ _EXPORTS = {
     "ResumeError": "lerobot_inspect.errors",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "DatasetFormatError",
+    "DatasetMeta",
+    "DatasetsPipeline",
+    "DecodeError",
+    "EpisodeAwareSampler",
+    "FetchError",
+    "Finding",
+    "LeRobotInspectError",
+    "MapDataset",
+    "OptionError",
+    "ResumeError",
+    "StreamingDataset",
+    "__version__",
+    "build_report",
+    "validate",
+]
 
 if TYPE_CHECKING:
     from lerobot_inspect.errors import (
@@ -63,5 +79,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     submodules = [name for name, value in globals().items()
-                  if getattr(value, "__name__", "").startswith(f"{__name__}.") and name == value.__name__.split(".")[-1]]
+                  if getattr(value, "__name__", "").startswith(f"{__name__}.")
+                  and name == value.__name__.split(".")[-1]]
     return sorted({*__all__, *submodules})

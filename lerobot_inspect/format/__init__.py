@@ -1,6 +1,6 @@
 """LeRobot v3 layout: info.json, episodes and tasks tables, path templates, validation."""
 
-from lerobot_inspect.format.meta import DEFAULT_FEATURES, DatasetMeta, Feature, open_fs
+from lerobot_inspect.format.meta import DEFAULT_FEATURES, DatasetMeta, Feature
 from lerobot_inspect.format.validate import Finding, Severity, summarize, validate, validate_meta
 
 __all__ = [
@@ -9,7 +9,6 @@ __all__ = [
     "Feature",
     "Finding",
     "Severity",
-    "open_fs",
     "summarize",
     "validate",
     "validate_meta",

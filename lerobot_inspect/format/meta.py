@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import posixpath
 import re
 import string
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,17 +22,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from lerobot_inspect.errors import DatasetFormatError, OptionError
+from lerobot_inspect.errors import DatasetFormatError, FetchError, OptionError
+from lerobot_inspect.io.fs import escape_problem, is_http, join, open_root
+from lerobot_inspect.io.ranges import reader_for
+from lerobot_inspect.io.sparse import SparseFile
 
 __all__ = [
     "DEFAULT_FEATURES",
     "DatasetMeta",
     "Feature",
     "PathTemplate",
-    "is_http",
-    "join",
-    "open_fs",
-    "open_root",
     "parquet_file",
     "read_parquet",
 ]
@@ -66,100 +63,6 @@ META_MIN_CONTAINER_LIMIT = 10_000
 META_MAX_UNCOMPRESSED_BYTES = 256 << 20
 META_MAX_COMPRESSION_RATIO = 1000
 """A meta table whose columns inflate past both bounds is a compression bomb, not metadata."""
-
-
-# ---------------------------------------------------------------------- roots and guarded paths
-# The one opener and the one guarded join: every path built from a dataset's metadata (info.json
-# templates, camera names, the byte index) goes through `join`, so a crafted dataset cannot make a
-# reader leave its root, locally or over HTTP. `lerobot_inspect.io` re-exports both.
-_HTTP_PROTOCOLS = ("http", "https")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def open_root(
-    root: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
-) -> tuple[fsspec.AbstractFileSystem, str]:
-    """(filesystem, root path inside it) for a local path or any fsspec URL.
-
-    A plain path becomes the local filesystem with an absolute path, so later joins do not
-    depend on the working directory. HTTP roots keep their full URL as the path (that is how
-    fsspec's HTTP filesystem addresses files) and get block caching switched off: the byte index
-    asks for exact spans, and a read-ahead cache would turn a 200 KB episode read into MBs.
-    """
-    if isinstance(root, os.PathLike):
-        root = os.fspath(root)
-    if not isinstance(root, str) or not root:
-        raise OptionError(f"root={root!r}; pass a local directory or an fsspec URL such as https://host/ds")
-    options = dict(storage_options or {})
-    protocol = _protocol_of(root)
-    if protocol in _HTTP_PROTOCOLS:
-        # Seekable files whose reads become exact Range requests: no read-ahead block cache.
-        # (block_size=0 would give a streaming, unseekable file, which parquet readers cannot use.)
-        options.setdefault("cache_type", "none")
-    try:
-        fs, path = fsspec.core.url_to_fs(root, **options)
-    except (ImportError, ValueError) as exc:
-        raise OptionError(
-            f"cannot open dataset root {root!r}: {exc}. For s3:// install s3fs, for hf:// install "
-            "huggingface_hub; local paths and http(s):// work out of the box."
-        ) from exc
-    if protocol in _HTTP_PROTOCOLS:
-        path = root.rstrip("/")
-    elif protocol in ("file", "local"):
-        path = os.path.abspath(path)
-    else:
-        path = path.rstrip("/") or path
-    return fs, path
-
-
-def open_fs(root: str | os.PathLike[str]) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The same as `open_root` (kept for callers that know it under this name)."""
-    return open_root(root)
-
-
-def join(root_path: str, rel: str) -> str:
-    """Join a path relative to the dataset root with '/', as every fsspec filesystem expects.
-
-    Works for URLs too (posixpath leaves `https://host` alone). Backslashes count as separators
-    and a leading '/' is dropped, so the result always lies below `root_path`; a relative part
-    that would leave it anyway (a `..` segment, also percent-encoded, a URL, a control character)
-    is refused with OptionError, since a crafted info.json could otherwise point anywhere.
-    """
-    clean = rel.replace("\\", "/").lstrip("/")
-    problem = _escape_problem(clean)
-    if problem:
-        raise OptionError(f"path {rel!r} leaves the dataset root {root_path!r} ({problem}); use a path below it")
-    if not clean:
-        return root_path
-    if not root_path:
-        return clean
-    return posixpath.join(root_path.rstrip("/") or root_path, clean)
-
-
-def _escape_problem(rel: str) -> str | None:
-    if _CONTROL.search(rel):
-        return "it holds a control character"
-    if "://" in rel:
-        return "it is a URL"
-    for segment in rel.split("/"):
-        decoded = segment
-        for _ in range(3):  # %252e%252e decodes to %2e%2e, then to ..
-            decoded = urllib.parse.unquote(decoded)
-        if decoded.strip() == "..":
-            return "a '..' segment"
-    return None
-
-
-def is_http(fs: fsspec.AbstractFileSystem) -> bool:
-    """True for fsspec's HTTP filesystem, where we talk to the server ourselves to check ranges."""
-    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return any(p in _HTTP_PROTOCOLS for p in protocol)
-
-
-def _protocol_of(root: str) -> str:
-    if "://" not in root:
-        return "file"
-    return root.split("://", 1)[0].lower()
 
 
 # ---------------------------------------------------------------------- path templates
@@ -216,7 +119,7 @@ class PathTemplate:
             rebuilt.append("{" + name + (":" + spec if spec else "") + "}")
         template = cls(key, text, "".join(rebuilt))
         sample = template(chunk_index=0, file_index=0, video_key="camera")
-        problem = _escape_problem(sample.replace("\\", "/").lstrip("/"))
+        problem = escape_problem(sample.replace("\\", "/").lstrip("/"))
         if problem:
             raise refuse(f"leaves the dataset root ({problem})")
         return template
@@ -518,11 +421,30 @@ def _attributed(file: str, fix: str) -> Iterator[None]:
         raise
 
 
+def _remote_source(fs: fsspec.AbstractFileSystem, path: str) -> SparseFile:
+    """A remote file for pyarrow: every read it makes is a range request of the shared RangeReader
+    (retried, checked against the request, pinned to the file's version, counted)."""
+    reader = reader_for(fs)
+    return SparseFile(reader.size(path), [], name=path, on_miss=lambda start, stop: reader.read(path, start, stop))
+
+
+def _missing(exc: FetchError) -> bool:
+    return exc.code == "not-found"
+
+
 def read_json(fs: fsspec.AbstractFileSystem, path: str, shown: str, *, max_bytes: int = MAX_INFO_JSON_BYTES) -> Any:
     """A JSON file of at most `max_bytes` (read no further than that), parsed."""
     try:
-        with fs.open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
+        if isinstance(fs, LocalFileSystem):
+            with fs.open(path, "rb") as handle:
+                data = handle.read(max_bytes + 1)
+        else:
+            reader = reader_for(fs)
+            data = reader.read(path, 0, min(reader.size(path), max_bytes + 1))
+    except FetchError as exc:
+        if not _missing(exc):
+            raise
+        raise DatasetFormatError(f"{shown}: file not found; is this the root of a LeRobot dataset?") from None
     except FileNotFoundError:
         raise DatasetFormatError(f"{shown}: file not found; is this the root of a LeRobot dataset?") from None
     if len(data) > max_bytes:
@@ -633,7 +555,7 @@ def compile_templates(info: dict[str, Any], shown: str, video_keys: list[str]) -
         video = templates["video_path"] = PathTemplate.compile(
             "video_path", info["video_path"], _TEMPLATE_FIELDS["video_path"], shown=shown)
         for key in video_keys:
-            problem = _escape_problem(video(chunk_index=0, file_index=0, video_key=key).replace("\\", "/").lstrip("/"))
+            problem = escape_problem(video(chunk_index=0, file_index=0, video_key=key).replace("\\", "/").lstrip("/"))
             if problem:
                 raise DatasetFormatError(
                     f"{shown}: the video feature {key!r} would put its files outside the dataset root through "
@@ -712,17 +634,23 @@ def parquet_file(fs: fsspec.AbstractFileSystem, path: str, *,
     Local files go through Arrow's native reader. Handing Arrow a Python file object makes it hold
     Python buffers in its I/O threads, and with torch loaded the interpreter then aborts at exit
     now and then ("terminate called without an active exception", measured 5 in 12 runs). Remote
-    files have no native reader, so they use the fsspec file without Arrow's pre-buffering.
+    files are read through the shared RangeReader (every read a checked, retried range request),
+    without Arrow's pre-buffering.
     `limits` are Arrow's thrift_string_size_limit / thrift_container_size_limit for the footer."""
     if isinstance(fs, LocalFileSystem):
         return pq.ParquetFile(path, metadata=metadata, **limits)
-    return pq.ParquetFile(fs.open(path, "rb"), metadata=metadata, pre_buffer=False, **limits)
+    return pq.ParquetFile(_remote_source(fs, path), metadata=metadata, pre_buffer=False, **limits)
 
 
 def read_parquet(fs: fsspec.AbstractFileSystem, path: str, *, columns: list[str] | None = None) -> pa.Table:
     """One Parquet file, with pyarrow's errors turned into a DatasetFormatError naming the file."""
     try:
         return parquet_file(fs, path).read(columns=columns)
+    except FetchError as exc:
+        if not _missing(exc):
+            raise
+        raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete", file=path,
+                                 fix="restore the missing file") from None
     except FileNotFoundError:
         raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete", file=path,
                                  fix="restore the missing file") from None
@@ -742,7 +670,8 @@ def read_meta_parquet(fs: fsspec.AbstractFileSystem, path: str, *, declared: int
     inflate to more than 256 MiB at more than 1000x their stored size (a compression bomb).
     `columns` is a list of names or a function from the schema's names to that list."""
     limit = max(META_MIN_CONTAINER_LIMIT, 2 * max(0, declared) + 100)
-    try:
+
+    def read() -> pa.Table:
         parquet = parquet_file(fs, path, thrift_string_size_limit=META_THRIFT_STRING_LIMIT,
                                thrift_container_size_limit=limit)
         metadata = parquet.metadata
@@ -753,12 +682,13 @@ def read_meta_parquet(fs: fsspec.AbstractFileSystem, path: str, *, declared: int
             )
         names = columns(parquet.schema_arrow.names) if callable(columns) else columns
         wanted = set(parquet.schema_arrow.names if names is None else names)
+        prefixes = tuple(f"{name}." for name in wanted)
         stored = inflated = 0
         for k in range(metadata.num_row_groups):
             group = metadata.row_group(k)
             for c in range(group.num_columns):
                 chunk = group.column(c)
-                if chunk.path_in_schema.split(".")[0] in wanted:
+                if chunk.path_in_schema in wanted or chunk.path_in_schema.startswith(prefixes):
                     stored += chunk.total_compressed_size
                     inflated += chunk.total_uncompressed_size
         if inflated > META_MAX_UNCOMPRESSED_BYTES and inflated > META_MAX_COMPRESSION_RATIO * max(1, stored):
@@ -767,6 +697,14 @@ def read_meta_parquet(fs: fsspec.AbstractFileSystem, path: str, *, declared: int
                 "does that (a compression bomb). Restore the file from the source"
             )
         return parquet.read(columns=names)
+
+    try:
+        return read()
+    except FetchError as exc:
+        if not _missing(exc):
+            raise
+        raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete", file=path,
+                                 fix="restore the missing file") from None
     except FileNotFoundError:
         raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete", file=path,
                                  fix="restore the missing file") from None

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,7 +41,7 @@ from lerobot_inspect.io._forks import ProcessLocal
 from lerobot_inspect.io.counters import Counters
 from lerobot_inspect.io.fs import for_this_process, is_http
 
-__all__ = ["RANGE_COUNTERS", "FileIdentity", "RangeReader"]
+__all__ = ["RANGE_COUNTERS", "FileIdentity", "RangeReader", "reader_for"]
 
 _T = TypeVar("_T")
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -238,6 +239,11 @@ class RangeReader(ProcessLocal):
                 "versions must not mix. Restart once the upload is complete (and rebuild the byte index: "
                 "`lerobot-inspect index build ROOT`)", file=path, code="file-changed",
                 fix="restart the run after the dataset stopped changing") from last
+        cause = last.__cause__
+        if isinstance(cause, ConnectionError) or type(cause).__name__.startswith("ClientConnector"):
+            raise FetchError(
+                f"{where}: cannot reach the server after {attempts} attempt(s) ({last}); check the URL and the "
+                "network", file=path, code="unreachable", fix="check the URL and the network") from cause
         kind = "failed and retrying cannot help" if isinstance(last, _Permanent) else "still failed"
         raise FetchError(
             f"{where} {kind} after {attempts} attempt(s); last cause: {last}. {_ADVICE}", file=path,
@@ -454,3 +460,18 @@ async def _http_head_identity(fs: Any, url: str, timeout_s: float) -> FileIdenti
         raise
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise _Transient(f"{type(exc).__name__}: {exc or 'timed out'}") from exc
+
+
+_shared_readers: weakref.WeakKeyDictionary[fsspec.AbstractFileSystem, RangeReader] = weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
+
+
+def reader_for(fs: fsspec.AbstractFileSystem) -> RangeReader:
+    """The process's shared RangeReader of a filesystem, for reads that are not a loader's own
+    accounting (metadata and data Parquet): one pin per file, whoever reads it."""
+    fs = for_this_process(fs)
+    with _shared_lock:
+        reader = _shared_readers.get(fs)
+        if reader is None:
+            reader = _shared_readers[fs] = RangeReader(fs)
+        return reader

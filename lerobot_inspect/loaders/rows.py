@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
-from lerobot_inspect.errors import DatasetFormatError, OptionError
+from lerobot_inspect.errors import DatasetFormatError, FetchError, OptionError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.format.meta import parquet_file
 from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
@@ -72,11 +73,34 @@ def prepare_loader(
     return LoaderInputs(meta, deltas, selected, video, builder)
 
 
+# Uncompressed bytes a row of a declared feature may take before a row group is refused as a
+# decompression bomb: numbers at 8 bytes per value, images at 4 bytes per pixel channel, strings at
+# 64 KiB, each with 16x headroom for encodings and offsets.
+_STRING_ROW_BYTES = 64 << 10
+_HEADROOM = 16
+_VALUE_BYTES = {"BOOLEAN": 1, "INT32": 4, "FLOAT": 4, "INT64": 8, "DOUBLE": 8, "INT96": 12}
+
+
+def _row_bytes_bound(meta: DatasetMeta, name: str) -> int:
+    """Decoded bytes one row of a declared feature may take, with headroom."""
+    feature = meta.features[name]
+    values = int(np.prod(feature.shape)) if feature.shape else 1
+    if feature.is_image:
+        per_row = 4 * values
+    elif feature.dtype in ("string", "language"):
+        per_row = _STRING_ROW_BYTES
+    else:
+        per_row = 8 * max(values, 1)
+    return _HEADROOM * per_row + 1024
+
+
 def read_episode_rows(meta: DatasetMeta, episodes: Sequence[int]) -> pa.Table:
-    """Data rows of `episodes` (sorted ascending, i.e. file order), reading only their row groups.
+    """Data rows of `episodes` (sorted ascending, i.e. file order), reading only their row groups
+    and only the columns info.json declares (an undeclared column is never read, whatever it holds).
 
     A file whose row groups do not map one-to-one to its episodes (a collapsed writer) is read whole
-    and filtered, which is correct but reads more."""
+    and filtered, which is correct but reads more. Remote files are read through range requests
+    with retries (`format.meta.parquet_file`)."""
     wanted = np.asarray(episodes, dtype=np.int64)
     lengths = meta.lengths
     groups = meta.episodes_in_data_file()
@@ -91,30 +115,61 @@ def read_episode_rows(meta: DatasetMeta, episodes: Sequence[int]) -> pa.Table:
         chosen = np.flatnonzero(np.isin(file_episodes, wanted))
         if not chosen.size:
             continue
-        path = meta.path(rel)
+        first = int(file_episodes[chosen[0]])
+        shown = meta.url(rel)
         try:
             metadata, row_counts = meta.data_file_footer(rel)
-            parquet = parquet_file(meta.fs, path, metadata=metadata)
+            present = set(metadata.schema.to_arrow_schema().names)
+            columns = [name for name in meta.data_columns if name in present]
+            parquet = parquet_file(meta.fs, meta.path(rel), metadata=metadata)
             if np.array_equal(row_counts, lengths[file_episodes]):  # one row group per episode
-                table = parquet.read_row_groups(chosen.tolist())
+                _refuse_inflated(meta, metadata, chosen, columns, shown, file_episodes)
+                table = parquet.read_row_groups(chosen.tolist(), columns=columns)
             else:
-                table = parquet.read()
+                _refuse_inflated(meta, metadata, np.arange(metadata.num_row_groups), columns, shown, file_episodes)
+                table = parquet.read(columns=columns)
                 mask = np.isin(table.column("episode_index").to_numpy(), file_episodes[chosen])
                 table = table.filter(pa.array(mask))
         except FileNotFoundError:
             raise DatasetFormatError(
-                f"{meta.url(rel)}: data file of episode {int(file_episodes[chosen[0]])} is missing; "
-                "restore it (`lerobot-inspect audit` lists every missing file)"
-            ) from None
+                f"{shown}: data file of episode {first} is missing; restore it (`lerobot-inspect audit` lists "
+                "every missing file)", file=shown, episode=first, fix="restore the file") from None
+        except FetchError:
+            raise
         except (pa.ArrowException, OSError) as exc:
             raise DatasetFormatError(
-                f"{meta.url(rel)}: cannot read the rows of episode {int(file_episodes[chosen[0]])} ({exc}); "
-                "the Parquet file is truncated or corrupt, restore it"
-            ) from exc
+                f"{shown}: cannot read the rows of episode {first} ({exc}); the Parquet file is truncated or "
+                "corrupt, restore it", file=shown, episode=first, fix="download the file again") from exc
         tables.append(table)
     if not tables:
         return pa.table({})
     return pa.concat_tables(tables, promote_options="default")
+
+
+def _refuse_inflated(meta: DatasetMeta, metadata: pq.FileMetaData, row_groups: np.ndarray, columns: list[str],
+                     shown: str, file_episodes: np.ndarray) -> None:
+    """Refuse a row group whose declared columns would decode to far more than their rows can hold
+    (a decompression bomb: a few KB stored, GBs decoded)."""
+    bounds = {name: _row_bytes_bound(meta, name) for name in columns}
+    for k in row_groups.tolist():
+        group = metadata.row_group(int(k))
+        decoded = dict.fromkeys(columns, 0)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            owner = next((name for name in columns if chunk.path_in_schema == name
+                          or chunk.path_in_schema.startswith(f"{name}.")), None)
+            if owner is not None:
+                # Encoded sizes hide run-length and dictionary encoding; values x width does not.
+                width = _VALUE_BYTES.get(chunk.physical_type, 0)
+                decoded[owner] += max(chunk.total_uncompressed_size, chunk.num_values * width)
+        for name, size in decoded.items():
+            if size > bounds[name] * max(group.num_rows, 1):
+                episode = int(file_episodes[k]) if k < len(file_episodes) else None
+                raise DatasetFormatError(
+                    f"{shown}: row group {k} (episode {episode}): column {name!r} would decode to {size} bytes for "
+                    f"{group.num_rows} rows, far more than its declared shape {list(meta.features[name].shape)} "
+                    "holds; the file is corrupt or crafted. Restore it from the source", file=shown,
+                    episode=episode, code="data-inflated", fix="restore the data file from the dataset's source")
 
 
 def check_rows_in_order(meta: DatasetMeta, selected: np.ndarray, rows: EpisodeRows) -> None:
