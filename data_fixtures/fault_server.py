@@ -29,8 +29,9 @@ from lerobot_inspect.io.loopback import LoopbackServer, RangeHandler
 
 __all__ = ["FAULT_KINDS", "FaultKind", "FaultPlan", "FaultServer", "serve_directory"]
 
-FaultKind = Literal["500", "503", "reset", "slow", "short", "wrong_range", "full_body"]
-FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+FaultKind = Literal["500", "503", "reset", "slow", "short", "wrong_range", "full_body", "drip"]
+# Every kind but "drip", which is slow by nature (one byte per delay_s): tests ask for it by name.
+FAULT_KINDS: tuple[str, ...] = tuple(kind for kind in get_args(FaultKind) if kind != "drip")
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ class FaultPlan:
 
     def __post_init__(self) -> None:
         for kind in (*self.kinds, *self.rates):
-            if kind not in FAULT_KINDS:
-                raise OptionError(f"fault kind {kind!r}; choose from {FAULT_KINDS}")
+            if kind not in get_args(FaultKind):
+                raise OptionError(f"fault kind {kind!r}; choose from {get_args(FaultKind)}")
         if self.every < 1:
             raise OptionError(f"every={self.every!r}; pass an integer >= 1")
         if sum(self.rates.values()) > 1.0 or any(r < 0 for r in self.rates.values()):
@@ -116,6 +117,24 @@ class _FaultHandler(RangeHandler):
 
     def body_length(self, length: int) -> int:
         return length // 2 if self.fault in ("short", "reset") else length
+
+    def _send_body(self, url_path: str, target: Any, start: int, to_send: int) -> None:
+        if self.fault != "drip":
+            super()._send_body(url_path, target, start, to_send)
+            return
+        # A link that never stalls outright: one byte every delay_s, until the client gives up.
+        plan = self.server.owner.faults
+        with open(target, "rb") as handle:
+            handle.seek(start)
+            for _ in range(to_send):
+                try:
+                    self.wfile.write(handle.read(1))
+                    self.wfile.flush()
+                except OSError:
+                    self.close_connection = True
+                    return
+                self.server.owner._count(url_path, n_bytes=1)
+                time.sleep(plan.delay_s if plan else 1.0)
 
     def finish_response(self) -> None:
         if self.fault == "reset":

@@ -513,6 +513,44 @@ KINDS += [
          "ignored: partials live in a 0700 per-user directory checked before use and are reused only when "
          "verified by content (digest, size + ETag/mtime or moov hash, spans recomputed); the saved index equals "
          "a fresh build", "nothing to do"),
+    # Changing and misbehaving remote files, and resume states: tests in test_remote_identity.py,
+    # test_remote_parquet.py and test_streaming.py (real loopback server, real DataLoader workers).
+    Kind("remote MP4 replaced while it is read (same size)",
+         "the served file rewritten in place mid-stream (test_remote_identity.py)",
+         "`FetchError` code `file-changed` naming the file: every range after the first answer is conditional "
+         "(`If-Match` on the pinned ETag, 412 from the server); every sample delivered before it is the right "
+         "frame (before: 44 wrong frames, then \"truncated\")", "restart once the upload is complete"),
+    Kind("byte index built from another version of an MP4",
+         "index built over HTTP (it records each file's ETag), then the file replaced with one of the same size",
+         "`IndexStaleError` \"has version etag=... but the byte index was built from etag=...\" naming the file",
+         "`lerobot-inspect index build ROOT`"),
+    Kind("Parquet over a server that errs, resets, cuts bodies, ignores Range or answers another range",
+         "`FaultPlan(kinds=(kind,), every=2, paths=('.parquet',))` for each kind (test_remote_parquet.py)",
+         "retried per request like the MP4 reads; rows identical to the fault-free run; past the budget "
+         "`FetchError` naming the file and the cause (before: a raw fsspec traceback or \"truncated\")",
+         "check the server; raise the reader's `max_attempts=`"),
+    Kind("server unreachable (connection refused)", "`DatasetMeta.open('http://127.0.0.1:9/ds')`",
+         "`unreachable` (error) / `FetchError` \"cannot reach the server\" (before: \"file not found\")",
+         "check the URL and the network"),
+    Kind("server that drips one byte at a time", "`FaultPlan(kinds=('drip',), delay_s=0.05)`",
+         "each request ends at its deadline (`timeout_s`); `FetchError` names the file and the bytes received "
+         "(before: \"TimeoutError: .\" after 155-301 s)", "raise `timeout_s=` or fix the link"),
+    Kind("undeclared Parquet column of compressible bytes", "a 600 MB zero column not in info.json (< 2 MB on disk)",
+         "never read: only declared columns are (peak growth < 200 MB; before: every column, 2.9 GB)",
+         "drop the column or declare it"),
+    Kind("declared column that decodes far past its shape",
+         "`observation.state` rows of 131,072 floats where info.json declares 6",
+         "loader: `DatasetFormatError` code `data-inflated` naming file, episode and column, from the footer",
+         "restore the data file"),
+    Kind("resume state from another episode selection of the same lengths",
+         "`state_dict` on episodes [0, 1], `load_state_dict` on episodes [2, 3] (test_streaming.py)",
+         "`ResumeError` \"another dataset or episode selection (selection_crc32 ...)\" (before: 40 samples skipped)",
+         "open the same episodes= as the checkpoint"),
+    Kind("`persistent_workers=True` with the streaming dataset", "a DataLoader iterated for a second epoch",
+         "`OptionError` naming persistent_workers from the worker (before: epoch 0's order repeated, a resume "
+         "lost 64 samples)", "use persistent_workers=False (the default)"),
+    Kind("absurd resume or epoch values", "`set_epoch(10**30)`, a state with a float or 2**70",
+         "`OptionError` / `ResumeError` naming the value", "pass the values the run produced"),
 ]
 VALIDATED = [k for k in KINDS if k.make is not None]
 

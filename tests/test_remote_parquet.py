@@ -106,3 +106,36 @@ def test_a_declared_column_that_inflates_past_its_rows_is_refused(tmp_path: Path
     with pytest.raises(DatasetFormatError, match="would decode to") as raised:
         MapDataset(str(root))
     assert raised.value.code == "data-inflated" and raised.value.file.endswith(meta.data_file(0))
+
+
+def test_a_dripping_server_hits_the_request_deadline_and_the_error_counts_the_bytes(tiny_root: Path) -> None:
+    """One byte every 50 ms: each request gets `timeout_s`, then the error names the file and how far it got."""
+    from lerobot_inspect.io import RangeReader, open_root
+
+    with serve_directory(tiny_root, faults=FaultPlan(kinds=("drip",), delay_s=0.05, paths=(".parquet",))) as server:
+        fs, root = open_root(server.url)
+        reader = RangeReader(fs, timeout_s=0.5, max_attempts=2, backoff_s=0.0)
+        path = f"{root}/meta/tasks.parquet"
+        with pytest.raises(FetchError) as raised:
+            reader.read(path, 0, 2000)
+    message = str(raised.value)
+    assert "tasks.parquet" in message and "of 2000 bytes" in message and "2 attempt" in message
+    assert raised.value.file == path
+
+
+def test_a_nan_timestamp_never_passes_the_tolerance_check_over_http(tmp_path: Path, tiny_root: Path) -> None:
+    from data_fixtures import corrupt
+    from lerobot_inspect.errors import FrameTimestampError
+
+    root = tmp_path / "tiny"
+    shutil.copytree(tiny_root, root)
+    corrupt.rewrite_data_column(root, 1, "timestamp",
+                                lambda ts: np.where(np.arange(len(ts)) == 3, np.float32("nan"), ts))
+    meta = DatasetMeta.open(str(root))
+    row = int(meta.dataset_from_index[1]) + 3
+    with serve_directory(root) as server:
+        dataset = MapDataset(server.url, video_access="byte_index")
+        assert int(dataset[row - 1]["index"]) == row - 1  # its neighbours decode
+        with pytest.raises(FrameTimestampError, match="not a number") as raised:
+            dataset[row]
+    assert raised.value.episode == 1

@@ -501,3 +501,11 @@ def test_persistent_workers_are_refused_instead_of_repeating_an_epoch(tiny_root)
     dataset.set_epoch(1)
     with pytest.raises(OptionError, match="persistent_workers"):
         list(loader)
+
+
+def test_absurd_values_in_a_state_are_refused(tiny_root):
+    dataset = StreamingDataset(tiny_root, seed=7, decode_video=False)
+    state = dataset.state_dict(samples_seen=4)
+    for key, value in (("epoch", 2**70), ("samples_seen", 1.5), ("seed", True), ("step", "3")):
+        with pytest.raises(ResumeError, match=key):
+            StreamingDataset(tiny_root, seed=7, decode_video=False).load_state_dict({**state, key: value})
