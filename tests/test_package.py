@@ -15,11 +15,15 @@ PACKAGE = Path(lerobot_inspect.__file__).parent
 # Lower numbers are lower layers (DESIGN.md); a module may import only from its rank or below.
 RANKS = {
     "errors": 0, "_resources": 0,
-    "loaders.windows": 1, "loaders.pool": 1, "loaders.sampler": 1, "video.mp4": 1,
+    "loaders.windows": 1, "loaders.pool": 1, "loaders.sampler": 1,
+    "video.mp4": 1, "video.spans": 1, "video.header": 1, "video.source": 1,
+    # The byte transport (opener and guarded join, range reads, sparse files, counters, fork
+    # safety) knows nothing of LeRobot, so the layout code below it can read through it.
+    "io.fs": 1, "io.ranges": 1, "io.sparse": 1, "io.counters": 1, "io._forks": 1,
     "format": 2,
     "io": 3,
     "video": 4,
-    "loaders.samples": 4,
+    "loaders.samples": 4, "loaders.rows": 4,
     "loaders.map_dataset": 5,
     "loaders": 6, "loaders.streaming": 6, "loaders.datasets_pipeline": 6,
     "probes": 7,
@@ -47,12 +51,21 @@ def package_modules() -> list[tuple[str, Path]]:
     return out
 
 
+PUBLIC_API = {
+    "MapDataset", "StreamingDataset", "DatasetsPipeline", "EpisodeAwareSampler",
+    "DatasetMeta", "Finding", "validate", "build_report",
+    "LeRobotInspectError", "OptionError", "DatasetFormatError", "DecodeError", "FetchError", "ResumeError",
+}
+
+
 def test_public_api_is_exactly_all():
+    """A small API on purpose: adding a name here is a decision, not an accident."""
+    assert set(lerobot_inspect.__all__) == PUBLIC_API | {"__version__"}
     public = {name for name in dir(lerobot_inspect) if not name.startswith("_")}
     modules = {name for name in public if isinstance(getattr(lerobot_inspect, name), type(lerobot_inspect))}
-    assert set(lerobot_inspect.__all__) - {"__version__"} == public - modules
-    for name in lerobot_inspect.__all__:
-        assert getattr(lerobot_inspect, name) is not None
+    assert public - modules == PUBLIC_API
+    for name in PUBLIC_API:
+        assert getattr(lerobot_inspect, name).__name__ == name
 
 
 @pytest.mark.parametrize("module,path", package_modules(), ids=[m for m, _ in package_modules()])
@@ -69,6 +82,13 @@ def test_imports_point_down_the_layers(module, path):
             if target in ("marimo", "altair") or target.startswith(("marimo.", "altair.")):
                 allowed = ("charts", "report", "cli") if target.startswith("altair") else ("report", "cli")
                 assert module.split(".")[0] in allowed, f"{module} imports {target} below its layer"
+            assert target.split(".")[0] not in ("data_fixtures", "tests"), f"{module} imports test code: {target}"
+            if target == "lerobot_inspect" and isinstance(node, ast.ImportFrom):
+                # `from lerobot_inspect import x`: a submodule, or the public API, which sits on top.
+                for alias in node.names:
+                    submodule = (PACKAGE / alias.name).is_dir() or (PACKAGE / f"{alias.name}.py").is_file()
+                    assert submodule, f"{module} imports {alias.name} from the package root (the top layer)"
+                    assert rank_of(alias.name) <= mine, f"{module} (layer {mine}) imports {alias.name}"
             if target.startswith("lerobot_inspect."):
                 other = target.removeprefix("lerobot_inspect.")
                 assert rank_of(other) <= mine, f"{module} (layer {mine}) imports {other} (layer {rank_of(other)})"

@@ -14,10 +14,10 @@ from data_fixtures import cached_dataset, decode_frame_code
 from lerobot_inspect import MapDataset
 from lerobot_inspect.errors import OptionError, ResumeError
 from lerobot_inspect.format import DatasetMeta
+from lerobot_inspect.loaders.datasets_pipeline import DatasetsPipeline
 from lerobot_inspect.loaders.pool import randomness_fraction
 from lerobot_inspect.probes.mixing import batch_episode_ids, reservoir_shuffle_order
 from lerobot_inspect.probes.resume import resume_comparison
-from lerobot_inspect.loaders.datasets_pipeline import DatasetsPipeline
 
 FPS = 30
 

@@ -17,7 +17,8 @@ __all__ = ["Counters"]
 
 class Counters:
     """Named numeric totals (`add(bytes=..., requests=1)`), optionally also per key
-    (`add(path, bytes=...)`), plus bounded lists of recent values (`note(name, value)`)."""
+    (`add(path, bytes=...)`; a name may be counted per key only), plus bounded lists of recent
+    values (`note(name, value)`)."""
 
     def __init__(self, names: Iterable[str], *, per_key: Iterable[str] = (),
                  recent: dict[str, int] | None = None) -> None:
@@ -38,7 +39,10 @@ class Counters:
         """Add to totals; with `key`, also to that key's entry (only the `per_key` names)."""
         with self._lock:
             for name, delta in deltas.items():
-                self._totals[name] += delta
+                if name in self._totals:
+                    self._totals[name] += delta
+                elif name not in self._per_key:
+                    raise KeyError(f"no counter named {name!r}; these count: {self._names + self._per_key}")
             if key is not None:
                 entry = self._keys.get(key)
                 if entry is None:

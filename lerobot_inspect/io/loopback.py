@@ -28,10 +28,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from lerobot_inspect.errors import OptionError
+from lerobot_inspect.io.counters import Counters
 
 __all__ = ["LoopbackServer", "RangeHandler", "serve_directory"]
 
 _CHUNK = 1 << 16
+
+
+_TOTALS = ("requests", "bytes_sent", "handler_errors")
+_PER_PATH = ("requests", "get_requests", "head_requests", "bytes_sent")
 
 
 class LoopbackServer:
@@ -79,53 +84,32 @@ class LoopbackServer:
         caller that has its bytes may read the counters at once. A write that fails because the
         client hung up still counts its chunk: that is the cost of a retried whole-file answer.
         """
-        with self._lock:
-            return {
-                "requests": self._requests,
-                "bytes_sent": self._bytes_sent,
-                "handler_errors": self._handler_errors,
-                "status": dict(self._status),
-                "paths": {p: dict(e) for p, e in self._paths.items()},
-            }
+        counts = self._counts.snapshot()
+        statuses = self._statuses.snapshot(keys_as="codes")["codes"]
+        return {**{name: counts[name] for name in _TOTALS}, "paths": counts["paths"],
+                "status": {int(code): int(entry["answers"]) for code, entry in statuses.items()}}
 
     def reset_stats(self) -> None:
-        with self._lock:
-            self._requests = 0
-            self._bytes_sent = 0
-            self._handler_errors = 0
-            self._status: dict[int, int] = {}
-            self._paths: dict[str, dict[str, int]] = {}
+        self._counts = Counters(_TOTALS, per_key=_PER_PATH)
+        self._statuses = Counters((), per_key=("answers",))
 
-    # ---- used by the handler (under the lock) ----------------------------------------------------
-    def _path_entry(self, path: str) -> dict[str, int]:
-        entry = self._paths.get(path)
-        if entry is None:
-            entry = {"requests": 0, "get_requests": 0, "head_requests": 0, "bytes_sent": 0}
-            self._paths[path] = entry
-        return entry
-
+    # ---- used by the handler ---------------------------------------------------------------------
     def _count_request(self, method: str, path: str) -> None:
-        self._requests += 1
-        entry = self._path_entry(path)
-        entry["requests"] += 1
-        entry["get_requests" if method == "GET" else "head_requests"] += 1
+        self._counts.add(path, requests=1, get_requests=int(method == "GET"), head_requests=int(method != "GET"))
 
     def _admit(self, method: str, path: str) -> Any:
         """Count an arriving request; a subclass may return what the handler should do with it."""
-        with self._lock:
-            self._count_request(method, path)
+        self._count_request(method, path)
         return None
 
     def _count(self, path: str, *, status: int | None = None, n_bytes: int = 0) -> None:
-        with self._lock:
-            if status is not None:
-                self._status[status] = self._status.get(status, 0) + 1
-            self._bytes_sent += n_bytes
-            self._path_entry(path)["bytes_sent"] += n_bytes
+        if status is not None:
+            self._statuses.add(str(status), answers=1)
+        if n_bytes:
+            self._counts.add(path, bytes_sent=n_bytes)
 
     def _handler_error(self) -> None:
-        with self._lock:
-            self._handler_errors += 1
+        self._counts.add(handler_errors=1)
 
 
 class _Server(ThreadingHTTPServer):

@@ -36,7 +36,7 @@ from fsspec.asyn import AsyncFileSystem, sync
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
-from lerobot_inspect.errors import FetchError, OptionError
+from lerobot_inspect.errors import FetchError, OptionError, check_int
 from lerobot_inspect.io._forks import ProcessLocal
 from lerobot_inspect.io.counters import Counters
 from lerobot_inspect.io.fs import for_this_process, is_http
@@ -116,8 +116,7 @@ class RangeReader(ProcessLocal):
         max_backoff_s: float = 2.0,
         timeout_s: float = 30.0,
     ) -> None:
-        if not isinstance(max_attempts, int) or max_attempts < 1:
-            raise OptionError(f"max_attempts={max_attempts!r}; pass an integer >= 1")
+        check_int("max_attempts", max_attempts, minimum=1)
         for name, value in (("backoff_s", backoff_s), ("max_backoff_s", max_backoff_s)):
             if value < 0:
                 raise OptionError(f"{name}={value!r}; pass a number of seconds >= 0")

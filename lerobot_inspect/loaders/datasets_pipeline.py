@@ -69,8 +69,7 @@ def reservoir_shuffle(items: Iterable[T], *, buffer_size: int, rng: np.random.Ge
     Memory is bounded by `buffer_size`, and an item can only leave after `buffer_size` later items
     arrived or the stream ended, so the mixing reaches about `buffer_size` items back and no further.
     Every item comes out exactly once."""
-    if buffer_size < 1:
-        raise OptionError(f"buffer_size={buffer_size!r}; it must be >= 1 (1 keeps the stream order)")
+    check_int("buffer_size", buffer_size, minimum=1)
     buffer: list[T] = []
     for item in items:
         if len(buffer) < buffer_size:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 
-from lerobot_inspect.errors import OptionError
+from lerobot_inspect.errors import OptionError, check_int
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.io.byte_cache import ByteCache
 from lerobot_inspect.io.ranges import RangeReader
@@ -141,10 +141,8 @@ def fetch_table(
     (counted at the loopback server; 0 when reading a remote URL), served_url, floor_bytes_total.
 
     `cache_bytes` is the ByteCache capacity: shrink it to see evictions turn into refetches."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise OptionError(f"seed={seed!r}; it must be an integer >= 0")
-    if isinstance(frames_per_episode, bool) or not isinstance(frames_per_episode, int) or frames_per_episode < 1:
-        raise OptionError(f"frames_per_episode={frames_per_episode!r}; it must be an integer >= 1")
+    check_int("seed", seed)
+    check_int("frames_per_episode", frames_per_episode, minimum=1)
     rng = np.random.default_rng([int(seed), 0x46455443])
     with _served(str(root), serve_local) as (read_root, server):
         meta = DatasetMeta.open(read_root)
