@@ -5,6 +5,8 @@ app = marimo.App(width="medium", app_title="Dataset audit")
 
 with app.setup:
 
+    import html
+
     import marimo as mo
     import pandas as pd
 
@@ -42,7 +44,7 @@ def _():
 def _(args, dataset_root, run):
     mo.stop(not (run.value or "dataset" in args), mo.md("Press **Run the audit**."))
     report = audit_dataset(dataset_root.value)
-    mo.md(f"```text\n{format_report(report)}\n```")
+    mo.Html(f"<pre>{html.escape(format_report(report))}</pre>")  # dataset strings, shown as text
     return (report,)
 
 

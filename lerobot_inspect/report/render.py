@@ -38,6 +38,24 @@ def _external_links_removed(markup: str) -> str:
     return re.sub(r'\s(href|src)="(?!data:|#)[^"]*"', "", markup)
 
 
+# Markdown cells interpolate dataset strings (robot_type, task names, paths): a crafted one can close
+# a code block and smuggle markup in. The pages run no script at all (the CSP below forbids it), and
+# active elements and event attributes are removed from what a cell rendered.
+_ACTIVE_ELEMENTS = re.compile(
+    r"<\s*(script|iframe|object|embed|frame|frameset|link|meta|base|form|style)\b.*?(</\s*\1\s*>|/?>)",
+    re.I | re.S)
+_EVENT_ATTRIBUTES = re.compile(r"""\s(on[a-z]+|formaction)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", re.I)
+_SCRIPT_URLS = re.compile(r"""(href|src|xlink:href)\s*=\s*(["']?)\s*(javascript|vbscript|data:text/html)""", re.I)
+CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:"
+
+
+def _inert(markup: str) -> str:
+    """Markup with active elements, event handlers and script URLs removed."""
+    markup = _ACTIVE_ELEMENTS.sub("", markup)
+    markup = _EVENT_ATTRIBUTES.sub("", markup)
+    return _SCRIPT_URLS.sub(r"\1=\2#", markup)
+
+
 def render_outputs(outputs: Sequence[Any]) -> list[str]:
     """HTML blocks for a notebook's cell outputs, in order; UI elements (interactive only) are skipped."""
     import altair as alt
@@ -61,7 +79,7 @@ def render_outputs(outputs: Sequence[Any]) -> list[str]:
             text = output.text
             if "<marimo-" in text:  # widgets and layouts of widgets: only meaningful live
                 continue
-            blocks.append(f'<div class="md">{_external_links_removed(text)}</div>')
+            blocks.append(f'<div class="md">{_inert(_external_links_removed(text))}</div>')
         elif isinstance(output, str):
             blocks.append(f"<pre>{html.escape(output)}</pre>")
     return blocks
@@ -93,6 +111,7 @@ nav a{color:#2c5d8a}
 
 def _page(title: str, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
             f"<body><main>{body}</main></body></html>\n")
