@@ -72,3 +72,18 @@ def test_decode_mode_is_checked(tiny_root):
 
     with pytest.raises(OptionError, match="full"):
         decode_pass(DatasetMeta.open(tiny_root), mode="all")
+
+
+def test_full_pass_makes_the_loader_checks_on_the_way(tiny_copy):
+    """`--decode full` skips the loader check: the sequential pass sees a span shifted by a frame (two
+    episodes start/end on the same frame) and a file short of frames."""
+    meta = DatasetMeta.open(tiny_copy)
+    front, wrist = meta.video_keys
+    corrupt.shift_video_timestamps(tiny_copy, front, 0, frames=1)
+    short = corrupt.drop_last_frames(tiny_copy, meta.video_file(1, wrist), 5)
+    result = decode_pass(DatasetMeta.open(tiny_copy), mode="full")
+    found = sorted((f.code, f.episode, f.camera) for f in result.findings)
+    assert found == [("episodes-share-frame", 0, front), ("video-frame-count", 0, wrist)], result.findings
+    count = next(f for f in result.findings if f.code == "video-frame-count")
+    assert count.file.endswith(short) and count.severity == "error"
+    assert decode_pass(meta, mode="sampled").findings == []  # sampled leaves these to the loader check

@@ -11,7 +11,10 @@ between frames (encoder noise alone is above it at LeRobot's CRF 30); a stalled 
 that repeated a frame repeats it exactly.
 
 Modes:
-- "full": every frame of every episode;
+- "full": every frame of every episode; it also checks what the loader check looks at (`audit`
+  then skips that check): the MP4 holds the frames its episodes need (`video-frame-count`), each
+  episode's first frame is shown at its from_timestamp (`frame-timestamp`), and no episode starts
+  with the previous episode's last frame (`episodes-share-frame`, a span shifted by one frame);
 - "sampled": a run of `SAMPLED_RUN_FRAMES` consecutive frames from the middle of each episode (the
   whole episode when shorter), which sees a frozen span only where it looks.
 
@@ -39,6 +42,7 @@ FROZEN_MAX_MEAN_ABS_DIFF = 0.5  # uint8 levels: 0.5/255 of full scale
 SAMPLED_RUN_FRAMES = 12
 BATCH_FRAMES = 64
 DIFF_PIXELS = 1 << 16
+TIMESTAMP_TOLERANCE_S = 1e-4
 
 
 @dataclass
@@ -113,6 +117,9 @@ def decode_pass(meta: DatasetMeta, *, mode: DecodeMode = "sampled",
             except Exception:  # a file FFmpeg cannot open is reported by the header checks
                 continue
             result.files += 1
+            if mode == "full":
+                result.findings.extend(_frame_count(meta, rel, camera, episodes, available))
+            previous_last: tuple[int, np.ndarray] | None = None
             for episode in episodes.tolist():
                 length = int(lengths[episode])
                 first = round(float(from_s[episode]) * fps)
@@ -122,9 +129,15 @@ def decode_pass(meta: DatasetMeta, *, mode: DecodeMode = "sampled",
                     stop = start + SAMPLED_RUN_FRAMES
                 stop = min(stop, available - first)
                 if stop - start < 1:
+                    previous_last = None
                     continue
-                diffs = _episode_diffs(decoder, first + start, first + stop)
+                run = _decode_run(decoder, first + start, first + stop)
+                diffs = run.diffs
                 result.frames += stop - start
+                if mode == "full":
+                    result.findings.extend(_run_checks(meta, rel, camera, episode, float(from_s[episode]), run,
+                                                       previous_last))
+                    previous_last = (episode, run.last)
                 spans = frozen_spans(diffs)
                 result.rows.append({"episode_index": episode, "camera": camera, "file": rel,
                                     "first_frame": start, "frames": stop - start,
@@ -146,23 +159,76 @@ def decode_pass(meta: DatasetMeta, *, mode: DecodeMode = "sampled",
     return result
 
 
-def _episode_diffs(decoder: Any, start: int, stop: int) -> np.ndarray:
-    """Mean absolute difference (uint8 levels) of each frame in [start, stop) with the previous one,
-    decoding in batches; the first frame has no predecessor, so len = stop - start - 1.
+@dataclass
+class _Run:
+    """One decoded run of an episode: neighbour differences, first/last frame, first pts."""
+
+    diffs: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    first_pts_s: float
+
+
+def _decode_run(decoder: Any, start: int, stop: int) -> _Run:
+    """Decode frames [start, stop) of the file in batches and take the mean absolute difference
+    (uint8 levels) of each frame with the one before (len = stop - start - 1), on a grid of at most
+    DIFF_PIXELS points.
 
     The difference is taken in numpy on the decoder's uint8 buffer (zero copy): torch's intra-op
     pool costs ~2 ms per small op on a busy 2-core machine, more than decoding the batch."""
     out: list[np.ndarray] = []
-    previous = None
+    previous = first = last = None
+    first_pts = float("nan")
     stride = 1
     for batch_start in range(start, stop, BATCH_FRAMES):
-        frames = decoder.get_frames_in_range(batch_start, min(stop, batch_start + BATCH_FRAMES)).data.numpy()
+        batch = decoder.get_frames_in_range(batch_start, min(stop, batch_start + BATCH_FRAMES))
+        frames = batch.data.numpy()
         if previous is None:
             stride = max(1, int(np.sqrt(frames.shape[1] * frames.shape[2] / DIFF_PIXELS)))
+            first = frames[0].copy()
+            first_pts = float(batch.pts_seconds[0])
+        last = frames[-1]
         grid = frames[:, ::stride, ::stride]
         if previous is not None:
             grid = np.concatenate([previous, grid])
         if grid.shape[0] > 1:
             out.append(np.abs(grid[1:].astype(np.int16) - grid[:-1]).mean(axis=(1, 2, 3)))
         previous = grid[-1:]
-    return np.concatenate(out) if out else np.zeros(0)
+    return _Run(np.concatenate(out) if out else np.zeros(0), first, last.copy(), first_pts)
+
+
+def _frame_count(meta: DatasetMeta, rel: str, camera: str, episodes: np.ndarray, available: int) -> list[Finding]:
+    """Frames in the MP4 (its header, as the decoder reads it) vs the sum of its episodes' lengths."""
+    expected = int(meta.lengths[episodes].sum())
+    if available == expected:
+        return []
+    return [Finding(
+        "error" if available < expected else "warning", "video-frame-count",
+        f"the MP4 holds {available} frames but meta/episodes gives its episodes {episodes.tolist()[:8]} "
+        f"{expected} frames in total", fix="re-encode the file or fix the episodes' lengths and spans",
+        file=meta.url(rel), episode=int(episodes[0]), camera=camera)]
+
+
+def _run_checks(meta: DatasetMeta, rel: str, camera: str, episode: int, from_s: float, run: _Run,
+                previous_last: tuple[int, np.ndarray] | None) -> list[Finding]:
+    """What the loader check looks at, from the sequential pass: the episode's first frame is shown
+    at from_timestamp, and it is not the previous episode's last frame (a span shifted by a frame
+    decodes a neighbour's frame within tolerance, silently)."""
+    out = []
+    if not abs(run.first_pts_s - from_s) <= TIMESTAMP_TOLERANCE_S:
+        out.append(Finding(
+            "error", "frame-timestamp",
+            f"episode {episode}'s first frame is shown at {run.first_pts_s:.6f}s in the MP4 but from_timestamp "
+            f"is {from_s:.6f}s: its span is not on the file's frame grid",
+            fix="recompute from/to_timestamp in meta/episodes from the MP4, or re-encode the episode",
+            file=meta.url(rel), episode=episode, camera=camera, frame=0))
+    if previous_last is not None and previous_last[1].shape == run.first.shape \
+            and bool((previous_last[1] == run.first).all()):
+        left = previous_last[0]
+        out.append(Finding(
+            "error", "episodes-share-frame",
+            f"the last frame of episode {left} is pixel-identical to the first frame of episode {episode}: both "
+            f"spans decode the same frame, so episode {left}'s from/to_timestamp is shifted by a frame",
+            fix="recompute from/to_timestamp in meta/episodes from the MP4", file=meta.url(rel), episode=left,
+            camera=camera, episodes=(left, episode)))
+    return out
