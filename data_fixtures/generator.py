@@ -37,7 +37,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -46,12 +46,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lerobot_inspect.probes.framecode import FrameCode, encode_frame_code
+from lerobot_inspect.probes.framecode import DARK, GRID, LIGHT, FrameCode, encode_frame_code
 
 __all__ = ["DEFAULT_TASKS", "GENERATOR_VERSION", "cached_dataset", "camera_keys", "fixture_parser", "frame_values",
            "generate_dataset", "main"]
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: every camera at the asked size; frame codes verified per episode
 DEFAULT_TASKS = ("Pick the red cube", "Stack the blocks", "Open the drawer", "Wipe the table")
 EXTRA_TASK = "Return to the start"
 CAMERA_NAMES = ("front", "wrist", "side", "top")
@@ -218,22 +218,31 @@ class _EncodeJob:
     crf: int
 
 
-def _encoder_options(codec: Codec, gop: int, crf: int) -> tuple[str, dict[str, str], int | str]:
+# SVT-AV1's fastest preset sometimes predicts a whole flat cell from the wrong neighbour at some
+# sizes (224x304: 12 of 60 inter frames unreadable); a slower preset searches better. Each episode
+# is checked after encoding and re-encoded with the next preset until every frame code reads back.
+AV1_PRESETS = (12, 10, 8)
+
+
+def _encoder_options(codec: Codec, gop: int, crf: int, *, av1_preset: int = AV1_PRESETS[0]
+                     ) -> tuple[str, dict[str, str], int | str]:
     """FFmpeg encoder name, its options, and the preset recorded in info.json."""
     if codec == "av1":
-        return "libsvtav1", {"g": str(gop), "crf": str(crf), "preset": "12", "svtav1-params": "lp=1"}, 12
+        return ("libsvtav1", {"g": str(gop), "crf": str(crf), "preset": str(av1_preset), "svtav1-params": "lp=1"},
+                av1_preset)
     # b-adapt=0 makes x264 use its 2 B-frames even on easy content, so pts order != dts order.
     options = {"g": str(gop), "crf": str(crf), "preset": "veryfast", "threads": "1",
                "x264-params": f"bframes=2:b-adapt=0:keyint={gop}:min-keyint={gop}:scenecut=0"}
     return "libx264", options, "veryfast"
 
 
-def _encode_episode_mp4(frames: np.ndarray, *, codec: Codec, fps: int, gop: int, crf: int) -> bytes:
+def _encode_episode_mp4(frames: np.ndarray, *, codec: Codec, fps: int, gop: int, crf: int,
+                        av1_preset: int = AV1_PRESETS[0]) -> bytes:
     """One episode as its own MP4 (ftyp, free, mdat, moov), as LeRobot encodes before concatenating."""
     import av
 
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its config banner per encoder otherwise
-    encoder, options, _ = _encoder_options(codec, gop, crf)
+    encoder, options, _ = _encoder_options(codec, gop, crf, av1_preset=av1_preset)
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as container:
         stream = container.add_stream(encoder, rate=fps)
@@ -247,12 +256,46 @@ def _encode_episode_mp4(frames: np.ndarray, *, codec: Codec, fps: int, gop: int,
     return buffer.getvalue()
 
 
+def _codes_survive(mp4: bytes, frames: np.ndarray) -> bool:
+    """Every decoded frame's code cells sit on the same side of mid-gray as the frames encoded, so
+    `decode_frame_code` reads each frame back as itself (one vectorised pass per cell, not per frame)."""
+    import av
+
+    with av.open(io.BytesIO(mp4)) as container:
+        decoded = np.stack([f.to_ndarray(format="gray") for f in container.decode(video=0)])
+    if decoded.shape[0] != frames.shape[0]:
+        return False
+    original = frames[..., 0]
+    height, width = original.shape[1:]
+    rows, cols = (np.arange(GRID + 1) * height) // GRID, (np.arange(GRID + 1) * width) // GRID
+    threshold = (DARK + LIGHT) / 2
+    for r in range(GRID):
+        inset_r = (rows[r + 1] - rows[r]) // 4
+        top, bottom = rows[r] + inset_r, rows[r + 1] - inset_r
+        for c in range(GRID):
+            inset_c = (cols[c + 1] - cols[c]) // 4
+            left, right = cols[c] + inset_c, cols[c + 1] - inset_c
+            light = decoded[:, top:bottom, left:right].mean(axis=(1, 2)) > threshold
+            if not np.array_equal(light, original[:, top, left] > threshold):
+                return False
+    return True
+
+
 def _run_encode_job(job: _EncodeJob) -> list[tuple[bytes, dict[str, np.ndarray]]]:
     results = []
     for episode, length in job.episodes:
         frames = np.stack([encode_frame_code(FrameCode(job.camera, episode, f), job.height, job.width)
                            for f in range(length)])
-        mp4 = _encode_episode_mp4(frames, codec=job.codec, fps=job.fps, gop=job.gop, crf=job.crf)
+        presets = AV1_PRESETS if job.codec == "av1" else AV1_PRESETS[:1]
+        for preset in presets:
+            mp4 = _encode_episode_mp4(frames, codec=job.codec, fps=job.fps, gop=job.gop, crf=job.crf,
+                                      av1_preset=preset)
+            if _codes_survive(mp4, frames):
+                break
+        else:
+            raise ValueError(
+                f"camera {job.camera} at {job.height}x{job.width} ({job.codec}, crf {job.crf}): episode {episode}'s "
+                "frame codes do not survive encoding; choose another size (e.g. 64x48, 320x240, 640x480) or codec")
         results.append((mp4, _image_stats(frames)))
     return results
 
@@ -443,15 +486,18 @@ def generate_dataset(
     action_dim: int = 6,
     image_camera: bool = False,
     seed: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Write a complete LeRobot v3 dataset to `root` (must be absent or empty) and return its path.
 
-    camera_sizes gives (height, width) per video camera; by default camera 0 is height x width and
-    camera i is 16*i pixels smaller each way (at least 32), so loaders meet cameras of different
-    sizes. gop defaults to 2 for AV1 (LeRobot) and 12 for H.264 (with 2 B-frames per mini-GOP).
+    camera_sizes gives (height, width) per video camera; by default every camera is height x width
+    (pass camera_sizes for cameras of different sizes). Each episode's frame codes are read back
+    after encoding; a size whose codes do not survive is refused, never written silently.
+    gop defaults to 2 for AV1 (LeRobot) and 12 for H.264 (with 2 B-frames per mini-GOP).
     episodes_per_file / episodes_per_data_file force rollover by count; left None, LeRobot's size
     rules apply with video_files_size_in_mb / data_files_size_in_mb. Work spreads over a process pool
-    when there are more than a few thousand frames to encode.
+    when there are more than a few thousand frames to encode. `progress` (e.g. `print`) hears each
+    stage and, while encoding, about every 5% of the episode-camera encodes with the time so far.
     """
     from lerobot_inspect.errors import check_option
 
@@ -469,8 +515,7 @@ def generate_dataset(
     _check(task_change_episode is None or 0 <= task_change_episode < episodes,
            f"task_change_episode={task_change_episode}; need an episode index in [0, {episodes})")
     if camera_sizes is None:
-        camera_sizes = [(max(MIN_CAMERA_SIDE, height - 16 * i), max(MIN_CAMERA_SIDE, width - 16 * i))
-                        for i in range(cameras)]
+        camera_sizes = [(height, width)] * cameras
     _check(len(camera_sizes) == cameras, f"camera_sizes has {len(camera_sizes)} entries for {cameras} cameras")
     for h, w in [*camera_sizes, (height, width)]:
         _check(h >= MIN_CAMERA_SIDE and w >= MIN_CAMERA_SIDE and h % 2 == 0 and w % 2 == 0,
@@ -503,8 +548,24 @@ def generate_dataset(
         jobs = [_EncodeJob(cam.index, cam.height, cam.width,
                            tuple((e, lengths[e]) for e in range(s, min(s + batch, episodes))), codec, fps, gop, crf)
                 for cam in cams for s in range(0, episodes, batch)]
+        say = progress or (lambda _message: None)
+        clock = time.perf_counter()
+        total_encodes = episodes * len(cams)
+        say(f"encoding {total_encodes} episode videos ({len(cams)} camera(s), {total_frames * len(cams)} frames, "
+            f"{codec}) in {workers} process(es)")
+        done, next_report = 0, 0.05
+
+        def encoded_one(job: _EncodeJob) -> None:
+            nonlocal done, next_report
+            done += len(job.episodes)
+            if done / total_encodes >= next_report or done == total_encodes:
+                elapsed = time.perf_counter() - clock
+                left = elapsed / done * (total_encodes - done)
+                say(f"  encoded {done}/{total_encodes} ({elapsed:.0f} s, about {left:.0f} s left)")
+                next_report = done / total_encodes + 0.05
+
         with _pool(workers) as run:
-            encoded = run(_run_encode_job, jobs)
+            encoded = run(_run_encode_job, jobs, encoded_one)
             per_camera: dict[int, list[tuple[bytes, dict[str, np.ndarray]]]] = {c.index: [] for c in cams}
             for job, result in zip(jobs, encoded, strict=True):
                 per_camera[job.camera].extend(result)
@@ -527,8 +588,11 @@ def generate_dataset(
                 for (chunk, file), eps in groups.items():
                     path = root / VIDEO_PATH.format(video_key=cam.key, chunk_index=chunk, file_index=file)
                     write_jobs.append((str(path), [mp4s[e] for e in eps], [lengths[e] for e in eps]))
+            say(f"writing {len(write_jobs)} video file(s)")
             run(_write_video_job, write_jobs)
 
+    if progress is not None:
+        progress("writing data and meta parquet")
     # Data parquet: one row group per episode.
     # LeRobot's fingerprint changes every run; ours is a hash of the content so files stay identical.
     fingerprint = hashlib.sha256(json.dumps([features, lengths, frame_tasks, seed]).encode()).hexdigest()[:16]
@@ -583,13 +647,30 @@ def generate_dataset(
 
 @contextlib.contextmanager
 def _pool(workers: int):
-    """Yield a map function; one pool serves both the encode and the concatenation stage."""
+    """Yield map(function, jobs, on_done=None): results in job order, `on_done(job)` as each finishes
+    (for progress); one pool serves both the encode and the concatenation stage."""
+    def serial(function, jobs, on_done=None):
+        results = []
+        for job in jobs:
+            results.append(function(job))
+            if on_done is not None:
+                on_done(job)
+        return results
+
     if workers <= 1:
-        yield lambda function, jobs: [function(job) for job in jobs]
+        yield serial
         return
     context = multiprocessing.get_context("spawn")  # fork is unsafe once torch/FFmpeg threads exist
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield lambda function, jobs: list(pool.map(function, jobs))
+        def pooled(function, jobs, on_done=None):
+            results = []
+            for job, result in zip(jobs, pool.map(function, jobs), strict=True):
+                results.append(result)
+                if on_done is not None:
+                    on_done(job)
+            return results
+
+        yield pooled
 
 
 def _write_grouped(root: Path, template: str, schema: pa.Schema, slots: list[tuple[int, int]],
@@ -750,11 +831,13 @@ def fixture_parser() -> Any:
     parser.add_argument("--episodes", type=int, default=4, help="number of episodes")
     parser.add_argument("--cameras", type=int, default=2, help="video cameras")
     parser.add_argument("--codec", choices=("av1", "h264"), default="av1", help="video codec")
-    parser.add_argument("--gop", type=int, default=None, help="keyframe interval (default: av1 2, h264 12)")
-    parser.add_argument("--episodes-per-file", type=int, default=None, help="episodes per mp4")
-    parser.add_argument("--episodes-per-data-file", type=int, default=None, help="episodes per data parquet")
-    parser.add_argument("--width", type=int, default=64, help="camera 0 width")
-    parser.add_argument("--height", type=int, default=48, help="camera 0 height")
+    parser.add_argument("--gop", type=int, default=None, help="keyframe interval; %(default)s: av1 2, h264 12")
+    parser.add_argument("--episodes-per-file", type=int, default=None,
+                        help="episodes per mp4; %(default)s: LeRobot's size rule (200 MB)")
+    parser.add_argument("--episodes-per-data-file", type=int, default=None,
+                        help="episodes per data parquet; %(default)s: LeRobot's size rule (100 MB)")
+    parser.add_argument("--width", type=int, default=64, help="width of every camera")
+    parser.add_argument("--height", type=int, default=48, help="height of every camera")
     parser.add_argument("--fps", type=int, default=30, help="frame rate")
     parser.add_argument("--seed", type=int, default=0, help="lengths and tabular values")
     parser.add_argument("--min-length", type=int, default=20, help="shortest episode (frames)")
@@ -773,7 +856,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         episodes_per_file=args.episodes_per_file, episodes_per_data_file=args.episodes_per_data_file,
         width=args.width, height=args.height, fps=args.fps, seed=args.seed,
         length_range=(args.min_length, args.max_length), image_camera=args.image_camera,
-        chunks_size=args.chunks_size,
+        chunks_size=args.chunks_size, progress=lambda message: print(message, flush=True),
     )
     print(f"{path} ({time.perf_counter() - started:.1f} s)")
     return 0
