@@ -29,6 +29,17 @@ def batches_table(pipeline: str, episode_ids: np.ndarray, batch_size: int) -> pd
                          "episode_index": batched.ravel()})
 
 
+@app.function
+def auto_batches(mean_length: float, *, pool_size: int, batch_size: int, turnovers: int = 8) -> int:
+    """Batches that cover about `turnovers` turnovers of the episode pool (pool_size episodes of
+    mean_length frames each), between 32 and 1,000: fewer show only the pool's first episodes,
+    whatever the shuffle does."""
+    import math
+
+    wanted = math.ceil(turnovers * pool_size * max(mean_length, 1.0) / max(batch_size, 1))
+    return int(min(1000, max(32, wanted)))
+
+
 @app.cell
 def _():
     mo.md("""
@@ -39,7 +50,8 @@ def _():
     as rank 0 of `world size`, next to LeRobot's frame reservoir over a sequential stream.
     **How to read it:** the randomness fraction is the mean share of distinct episodes per batch
     (1.0 = every sample from a different episode); a diagonal band in the heatmap means batches
-    came from few neighbouring episodes.
+    came from few neighbouring episodes. By default the page draws enough batches to see the pool
+    turn over about 8 times (hundreds of samples); the verdict says how many it drew.
     """)
     return
 
@@ -56,7 +68,7 @@ def _():
     world_size = mo.ui.number(start=1, stop=1024, value=_knobs["world_size"], label="world size")
     buffer_size = mo.ui.number(start=1, stop=100000, value=_knobs["buffer_size"], label="reservoir buffer (frames)")
     pipeline = mo.ui.dropdown(options=["pool", "datasets"], value=_knobs["pipeline"].split(",")[0], label="pipeline")
-    batches = mo.ui.number(start=1, stop=10000, value=_knobs["batches"], label="batches to draw")
+    batches = mo.ui.number(start=0, stop=10000, value=_knobs["batches"] or 0, label="batches to draw (0 = auto)")
     run = mo.ui.run_button(label="Draw batches")
     mo.vstack([dataset_root, mo.hstack([pipeline, seed, pool_size, batch_size, workers, world_size, batches, buffer_size], justify="start", wrap=True), run])
     return args, batch_size, batches, buffer_size, dataset_root, pipeline, pool_size, run, seed, workers, world_size
@@ -72,8 +84,10 @@ def _(args, batch_size, batches, buffer_size, dataset_root, pipeline, pool_size,
     stream = open_stream(dataset_root.value, pipeline=pipeline.value, seed=int(seed.value),
                               pool_size=int(pool_size.value), world_size=int(world_size.value), rank=0,
                               batch_size=_batch, decode_video=False)
-    with mo.status.spinner(title=f"Drawing {int(batches.value)} batches through a DataLoader"):
-        drawn = loader_batches(stream, batch_size=_batch, num_workers=int(workers.value), max_batches=int(batches.value))
+    _mean_length = float(stream.meta.lengths[stream.selected_episodes].mean())
+    _n_batches = int(batches.value) or auto_batches(_mean_length, pool_size=int(pool_size.value), batch_size=_batch)
+    with mo.status.spinner(title=f"Drawing {_n_batches} batches through a DataLoader", remove_on_exit=True):
+        drawn = loader_batches(stream, batch_size=_batch, num_workers=int(workers.value), max_batches=_n_batches)
     _ours = drawn["episode_index"].to_numpy()
     _sequential = np.repeat(stream.selected_episodes, stream.meta.lengths[stream.selected_episodes])
     _order = reservoir_shuffle_order(len(_sequential), buffer_size=int(buffer_size.value), seed=int(seed.value))
@@ -84,7 +98,11 @@ def _(args, batch_size, batches, buffer_size, dataset_root, pipeline, pool_size,
                   for name, group in samples.groupby("pipeline", sort=False)}
     verdict = f"randomness {randomness[label]:.2f} ({label}; LeRobot reservoir {randomness['LeRobot reservoir']:.2f})"
     verdict_level = "ok" if randomness[label] >= randomness["LeRobot reservoir"] else "warning"
-    mo.md(f"**Verdict:** {verdict}; {drawn['batch'].nunique()} batches of {_batch} on rank 0 of {int(world_size.value)}")
+    _touched = int(drawn["episode_index"].nunique())
+    mo.md(f"**Verdict:** {verdict}.  \nDrawn: {drawn['batch'].nunique()} batches of {_batch} = {len(drawn)} samples on "
+          f"rank 0 of {int(world_size.value)}, from {_touched} of {len(stream.selected_episodes)} episodes "
+          f"(pool of {int(pool_size.value)}, mean episode {_mean_length:.0f} frames"
+          + (", batch count chosen automatically" if not int(batches.value) else "") + ").")
     return drawn, label, randomness, samples, unavailable, verdict, verdict_level
 
 

@@ -46,11 +46,48 @@ def test_chart_names_missing_columns():
         charts.fetch_size_histogram(pd.DataFrame({"bytes": [1]}))
 
 
-def test_large_tables_are_capped():
+def test_bytes_vs_floor_keeps_the_worst_episodes():
     per_episode = pd.DataFrame({"episode_index": np.arange(MAX_ROWS * 3), "bytes_read": 10, "floor_bytes": 5})
-    chart = charts.bytes_vs_floor(per_episode)
+    per_episode.loc[per_episode["episode_index"] == 12345, "bytes_read"] = 10_000
+    chart = charts.bytes_vs_floor(per_episode, max_episodes=40)
     data = pd.DataFrame(chart.data)
-    assert data["episode_index"].nunique() == MAX_ROWS and len(data) <= 2 * MAX_ROWS  # header + span per episode
+    assert data["episode_index"].nunique() == 40 and len(data) == 80  # header + span per episode
+    assert 12345 in set(data["episode_index"])  # worst first: the one read far above its floor stays
+    assert "40 of 15000" in str(chart.to_dict()["title"])
+    assert "<svg" in _svg(chart)
+
+
+def test_every_chart_stays_small_on_big_tables():
+    """Whatever the input size, a chart embeds a few thousand rows at most (altair refuses 5,000)."""
+    steps = 200_000
+    status = np.where(np.arange(steps) < 40, "before resume", "same").astype(object)
+    status[[41, 42, 150_000]] = "repeated"
+    resume = pd.DataFrame({"pipeline": "pool", "step": np.arange(steps), "status": status})
+    window = charts.resume_overlap(resume, resume_step=40)
+    overview = charts.resume_overview(resume)
+    assert len(window.layer[0].data) <= 400 and "<svg" in _svg(window)
+    assert len(overview.data) <= 60 * 4 and "<svg" in _svg(overview)
+    assert set(overview.data["status"]) >= {"repeated"}  # a repeat far from the checkpoint still shows
+    fetches = pd.DataFrame({"size_bytes": np.arange(50_000) * 7 % 300_000, "kind": "span"})
+    hist = charts.fetch_size_histogram(fetches)
+    assert len(hist.data) <= 30 and hist.data["fetches"].sum() == 50_000
+    rows = pd.DataFrame({"episode_index": np.repeat(np.arange(10_000), 2), "camera": ["a", "b"] * 10_000,
+                         "ok": True})
+    rows.loc[(rows["episode_index"] == 7777) & (rows["camera"] == "b"), "ok"] = False
+    grid = charts.decode_grid(rows)
+    data = pd.DataFrame(grid.data)
+    assert len(data) <= 2 * 60 and data["failed"].sum() == 1
+    assert "<svg" in _svg(grid)
+    samples = pd.DataFrame({"batch": np.repeat(np.arange(1000), 8), "episode_index": np.arange(8000) // 30})
+    heat = charts.batch_episode_heatmap(samples)
+    assert len(heat.data) <= 120 * 80 and heat.data["batch"].nunique() <= 120
+
+
+def test_resume_window_covers_the_overlap_region():
+    status = ["before resume"] * 100 + ["repeated"] * 30 + ["same"] * 5000
+    table = pd.DataFrame({"pipeline": "datasets", "step": np.arange(len(status)), "status": status})
+    start, stop = charts.resume_window(table, 100)
+    assert start == 80 and 129 < stop <= 160  # the checkpoint and every repeat, not the 5,000 steps after
 
 
 def test_resume_and_fetch_charts_render():

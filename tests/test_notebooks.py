@@ -27,6 +27,16 @@ FRONT = "observation.images.front"
 _RUNS: dict[tuple[str, ...], tuple[list[Any], dict[str, Any]]] = {}
 
 
+def _notebook_module(name: str):
+    """A notebook file imported as a module: its @app.function helpers, without running a cell."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_nb_{name}", REPO / "notebooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_once(name: str, *args: str) -> tuple[list[Any], dict[str, Any]]:
     """A notebook's (outputs, defs) for these arguments, computed once per test session."""
     key = (name, *args)
@@ -52,7 +62,8 @@ def shifted_root(tmp_path_factory, root) -> Path:
 # ---------------------------------------------------------------------------------------- audit
 def test_audit_notebook_clean_dataset(root):
     _, defs = run_once("audit", f"--dataset={root}")
-    assert defs["verdict"] == "0 errors, 0 warnings" and defs["verdict_level"] == "ok"
+    assert defs["verdict"].startswith("0 errors, 0 warnings; 5 of 5 episodes have no error")
+    assert defs["verdict_level"] == "ok" and defs["problems"].empty
     table = defs["decoded"].table()
     assert table["ok"].all() and set(table["episode_index"]) == set(range(defs["report"].summary["episodes"]))
     assert defs["table"].empty
@@ -85,11 +96,22 @@ def test_padding_notebook_pads_only_at_edges(root):
     assert frames[frames["is_pad"]]["frame_index"].tolist()[:2] == [0, 1]  # offset -2 pads frames 0, 1
 
 
+def test_padding_notebook_shows_a_refused_delta_in_the_page(root):
+    """An off-grid delta is refused by the loader: the error and its fix are a cell output (and the
+    verdict), not only a server log line; the cells below wait."""
+    outputs, defs = run_once("padding", f"--dataset={root}", '--delta-timestamps={"action": [0.01]}')
+    assert defs["verdict"].startswith("delta_timestamps refused: OptionError") and defs["verdict_level"] == "error"
+    assert defs["dataset"] is None
+    shown = [o.text for o in outputs if o is not None and "callout" in getattr(o, "text", "")]
+    assert shown and "0.01" in shown[0]
+
+
 # ---------------------------------------------------------------------------------------- frames
 def test_frames_notebook_clean_and_streaming_matches_map_style(root):
     _, defs = run_once("frames", f"--dataset={root}")
     parity = defs["parity"]
-    assert defs["verdict"].startswith("all frames are the frames asked for") and defs["verdict_level"] == "ok"
+    assert defs["verdict"].startswith("all 30 frames whose code was read are the frames asked for")
+    assert defs["verdict_level"] == "ok" and defs["unchecked"] == 0
     assert parity["code_ok"].all()
     # the streaming loader's frame for the same index: same code, same timestamp, same pixels
     assert (parity["stream_error"] == "").all() and defs["stream_agrees"] and defs["stream_refused"] == []
@@ -102,7 +124,8 @@ def test_frames_notebook_clean_and_streaming_matches_map_style(root):
 def test_frames_notebook_points_at_the_shifted_episode(root):
     outputs, defs = run_once("frames", f"--dataset={root}", "--shift-episode=0")
     parity = defs["parity"]
-    assert defs["verdict"].startswith("wrong frames in episodes [0]") and defs["verdict_level"] == "error"
+    # the fault seeded on purpose reads as such first, and finding it is the page working (level ok)
+    assert defs["verdict"].startswith("seeded fault found: episode 0") and defs["verdict_level"] == "ok"
     front0 = parity[(parity["episode_index"] == 0) & (parity["camera"] == FRONT)]
     # every asked frame of episode 0 / front is refused or decodes a neighbour, never silently right
     assert ((front0["error"] != "") | (front0["code_ok"] == False)).all()  # noqa: E712
@@ -116,6 +139,24 @@ def test_frames_notebook_points_at_the_shifted_episode(root):
     assert defs["episode"].value == "0" and defs["camera"].value == FRONT
     assert defs["side_by_side"] is not None and defs["side_by_side"].size[0] > 0
     assert any(type(o).__name__ == "Image" for o in outputs)
+
+
+def test_frames_verdict_counts_unreadable_codes_as_unchecked():
+    """A frame whose code could not be read is neither right nor wrong: counted, named, and a warning."""
+    import pandas as pd
+
+    module = _notebook_module("frames")
+    row = {"episode_index": 0, "camera": FRONT, "position": "first", "error": "", "code_ok": True,
+           "next_episode_identical": None, "stream_error": "", "stream_max_abs_diff": 0.0,
+           "stream_code_frame": 0, "code_frame": 0, "stream_timestamp_s": 0.0, "timestamp_s": 0.0}
+    parity = pd.DataFrame([row, {**row, "episode_index": 1, "code_ok": None, "code_frame": -1,
+                                 "stream_code_frame": -1}])
+    verdict, level, counts = module.frames_verdict(parity, pipeline="pool", shift_episode=-1, checked=2, total=200)
+    assert counts["unchecked"] == 1 and level == "warning"
+    assert "1 of 2 decoded frames UNCHECKED" in verdict and "checked 2 of 200 episodes" in verdict
+    assert verdict.startswith("all 1 frames whose code was read")
+    _, level, _ = module.frames_verdict(parity, pipeline="pool", shift_episode=0, checked=2, total=2)
+    assert level == "error"  # the seeded fault was not found: the check failed
 
 
 # ---------------------------------------------------------------------------------------- mixing
@@ -136,6 +177,12 @@ def test_mixing_notebook_draws_through_a_dataloader_with_workers(root):
     assert defs["randomness"][label] == pytest.approx(expected)
     assert f"randomness {expected:.2f}" in defs["verdict"] and "LeRobot reservoir" in defs["verdict"]
     assert set(defs["samples"]["pipeline"]) == {label, "LeRobot reservoir"}
+
+
+def test_mixing_notebook_draws_hundreds_of_samples_by_default(root):
+    """The default covers several turnovers of the pool (not 16 batches of 8 = 7 episodes of 200)."""
+    _, defs = run_once("mixing", f"--dataset={root}")
+    assert len(defs["drawn"]) >= 32 * 8 or defs["drawn"]["episode_index"].nunique() == 5
 
 
 # ---------------------------------------------------------------------------------------- resume
@@ -193,7 +240,7 @@ def _export(name: str, root: Path, out: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("pipeline", ["datasets"])
 def test_frames_and_mixing_with_the_datasets_pipeline(root, pipeline):
     _, frames = run_once("frames", f"--dataset={root}", "--shift-episode=0", f"--pipeline={pipeline}")
-    assert frames["verdict"].startswith("wrong frames in episodes [0]") and frames["stream_agrees"]
+    assert frames["verdict"].startswith("seeded fault found: episode 0") and frames["stream_agrees"]
     _, mixing = run_once("mixing", f"--dataset={root}", "--seed=3", f"--pipeline={pipeline}")
     assert mixing["label"].startswith(pipeline) and 0 < mixing["randomness"][mixing["label"]] <= 1
 

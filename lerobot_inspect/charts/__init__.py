@@ -10,7 +10,7 @@ from lerobot_inspect.charts.fetches import bytes_vs_floor, fetch_size_histogram
 from lerobot_inspect.charts.frames import frame_offsets, frames_side_by_side
 from lerobot_inspect.charts.mixing import batch_episode_heatmap
 from lerobot_inspect.charts.padding import padding_summary, padding_timeline
-from lerobot_inspect.charts.resume import resume_overlap
+from lerobot_inspect.charts.resume import resume_overlap, resume_overview, resume_window
 
 __all__ = [
     "batch_episode_heatmap",
@@ -23,4 +23,6 @@ __all__ = [
     "padding_summary",
     "padding_timeline",
     "resume_overlap",
+    "resume_overview",
+    "resume_window",
 ]

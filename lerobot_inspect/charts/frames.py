@@ -30,16 +30,20 @@ def _hwc_uint8(frame: Any) -> np.ndarray:
     return array.astype(np.uint8)
 
 
-def frames_side_by_side(frames: Mapping[str, Any], *, scale: int = 4, diff_gain: float = 4.0) -> Image.Image:
+def frames_side_by_side(frames: Mapping[str, Any], *, scale: int | None = None,
+                        diff_gain: float = 4.0) -> Image.Image:
     """One labelled image: each frame, then |frame - first frame| for every other frame.
 
     Frames may be PIL images, HWC/CHW numpy or torch, uint8 or float in [0, 1]. The difference map
     is amplified by `diff_gain` so codec noise shows as faint speckle and a wrong frame as bright
-    blocks: identical frames give a black map."""
+    blocks: identical frames give a black map. `scale` enlarges pixels (default: about 256 px per
+    panel for small frames, none from 256 px wide up, so 640x480 panels stay 640x480)."""
     if not frames:
         raise ValueError("frames_side_by_side needs at least one frame")
     names = list(frames)
     arrays = [_hwc_uint8(frames[n]) for n in names]
+    if scale is None:  # small fixture frames enlarged to about 256 px wide; 320x240 and up as they are
+        scale = max(1, min(4, 256 // max(a.shape[1] for a in arrays)))
     reference = arrays[0].astype(np.int16)
     panels = list(zip(names, arrays, strict=True))
     for name, array in panels[1:]:

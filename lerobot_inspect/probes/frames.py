@@ -25,9 +25,28 @@ import pandas as pd
 from lerobot_inspect.errors import DecodeError, LeRobotInspectError, OptionError
 from lerobot_inspect.probes.framecode import decode_frame_code
 
-__all__ = ["frame_parity", "frame_rows", "load_frame", "shift_video_span", "shifted_copy", "stream_parity_samples"]
+__all__ = ["frame_parity", "frame_rows", "load_frame", "sample_episodes", "shift_video_span", "shifted_copy",
+           "stream_parity_samples"]
 
 POSITIONS = ("first", "middle", "last")
+
+
+def sample_episodes(episodes: Sequence[int], count: int, *, include: Iterable[int] = ()) -> list[int]:
+    """Up to `count` episodes spread evenly over `episodes` (first and last included), plus every
+    episode of `include` that is in `episodes`; all of them when there are no more than `count`.
+
+    The frames page decodes first/middle/last frames and streams whole episodes, which costs
+    seconds per hundred episodes: on 10,000 episodes it checks an even spread and says so (the
+    audit's decode check covers every episode)."""
+    if count < 1:
+        raise OptionError(f"count={count}; check at least one episode")
+    chosen = [int(e) for e in episodes]
+    if len(chosen) <= count:
+        return chosen
+    picks = {chosen[int(i)] for i in np.rint(np.linspace(0, len(chosen) - 1, count))}
+    present = set(chosen)
+    picks |= {int(e) for e in include if int(e) in present}
+    return sorted(picks)
 
 
 def frame_rows(dataset, episode: int, positions: Sequence[str] = POSITIONS) -> dict[str, int]:

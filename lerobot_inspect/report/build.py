@@ -93,6 +93,8 @@ def build_report(
     a failure is recorded with its traceback and the rest still run. `notebook_dir` defaults to the
     notebooks the package carries."""
     knobs = dict(knobs or {})
+    if "://" not in str(root) and Path(root).exists():
+        root = Path(root).resolve()  # the notebooks run in their own folder: a relative path would miss
     bad = [n for n in notebooks if n not in NOTEBOOKS]
     if bad:
         raise OptionError(f"notebooks={list(notebooks)}: unknown {bad}; choose among {list(NOTEBOOKS)}")
@@ -127,7 +129,8 @@ def build_report(
                             command=shlex.join([sys.executable, str(notebook), "--", *args]))
         say(f"[{position}/{len(notebooks)}] {name} ...")
         begin = time.perf_counter()
-        result = run_notebook(notebook, args, timeout_s=timeout_s)
+        result = run_notebook(notebook, args, timeout_s=timeout_s,
+                              progress=lambda line, _name=name: say(f"    {_name}: {line}"))
         page.duration_s = round(time.perf_counter() - begin, 2)
         page.status, page.verdict, page.error = result["status"], result["verdict"], result["error"]
         page.level = result.get("level", "error" if page.status == "failed" else "ok")

@@ -56,6 +56,22 @@ def _inert(markup: str) -> str:
     return _SCRIPT_URLS.sub(r"\1=\2#", markup)
 
 
+_CALLOUT = re.compile(r"^<marimo-callout-output data-html='([^']*)' data-kind='([^']*)'></marimo-callout-output>$")
+
+
+def _callout_html(text: str) -> str | None:
+    """`mo.callout(...)` (an error and its fix, shown in the notebook) as a plain coloured box."""
+    import json
+
+    match = _CALLOUT.match(text.strip())
+    if match is None:
+        return None
+    inner = json.loads(html.unescape(match.group(1)).replace("&#92;", "\\"))
+    kind = json.loads(html.unescape(match.group(2)).replace("&#92;", "\\"))
+    level = {"danger": "error", "warn": "warning"}.get(kind, "ok")
+    return f'<div class="verdict {level}">{_external_links_removed(inner)}</div>'
+
+
 def render_outputs(outputs: Sequence[Any]) -> list[str]:
     """HTML blocks for a notebook's cell outputs, in order; UI elements (interactive only) are skipped."""
     import altair as alt
@@ -77,6 +93,10 @@ def render_outputs(outputs: Sequence[Any]) -> list[str]:
             blocks.append(f'<figure class="image"><img alt="frames" src="{_png_data_url(output)}"></figure>')
         elif hasattr(output, "text") and isinstance(getattr(output, "text", None), str):
             text = output.text
+            callout = _callout_html(text)
+            if callout is not None:
+                blocks.append(callout)
+                continue
             if "<marimo-" in text:  # widgets and layouts of widgets: only meaningful live
                 continue
             blocks.append(f'<div class="md">{_inert(_external_links_removed(text))}</div>')
@@ -104,7 +124,8 @@ figure{margin:12px 0} figure.image img{image-rendering:pixelated;max-width:100%;
 pre{background:#f4f5f7;padding:10px;overflow-x:auto;font-size:12px}
 .md pre{background:#f4f5f7} .note{color:#777;font-size:12px}
 .status-ok{color:#2e7d32;font-weight:600} .status-failed{color:#c0392b;font-weight:600}
-.status-unavailable{color:#b7791f;font-weight:600} .level-error{color:#c0392b} .level-warning{color:#b7791f}
+.status-unavailable,.status-warning{color:#b7791f;font-weight:600}
+.status-error{color:#c0392b;font-weight:600} .level-error{color:#c0392b} .level-warning{color:#b7791f}
 nav a{color:#2c5d8a}
 """
 
@@ -141,16 +162,32 @@ def notebook_page(name: str, result: Mapping[str, Any], record: Mapping[str, Any
     return _page(f"{name}: lerobot_inspect report", body)
 
 
+def _shown_status(page: Any) -> str:
+    """The status a reader sees: a notebook that ran shows its verdict's level (ok / warning / error),
+    so a red verdict never sits next to a green "ok"; one that did not run shows failed/unavailable."""
+    return page.level if page.status == "ok" else page.status
+
+
 def index_page(pages: Sequence[Any], record: Mapping[str, Any]) -> str:
     """The report's front page: one row per notebook (status, verdict, time) and the provenance."""
     rows = "".join(
         f'<tr><td><a href="{html.escape(p.page)}">{html.escape(p.name)}</a></td>'
-        f'<td class="status-{p.status}">{p.status}</td><td class="level-{p.level}">{html.escape(p.verdict)}</td>'
+        f'<td class="status-{_shown_status(p)}">{_shown_status(p)}</td>'
+        f'<td class="level-{_shown_status(p)}">{html.escape(p.verdict)}</td>'
         f"<td>{p.duration_s:.1f} s</td></tr>" for p in pages)
     failed = [p.name for p in pages if p.status == "failed"]
-    summary = (f'<div class="verdict failed">{len(failed)} notebook(s) failed: {html.escape(", ".join(failed))}; '
-               "their pages say why</div>" if failed else
-               f'<div class="verdict">{len(pages)} notebook(s) ran</div>')
+    flagged = {level: [p.name for p in pages if p.status == "ok" and p.level == level]
+               for level in ("error", "warning")}
+    if failed:
+        summary = (f'<div class="verdict failed">{len(failed)} notebook(s) failed: {html.escape(", ".join(failed))}; '
+                   "their pages say why</div>")
+    elif flagged["error"] or flagged["warning"]:
+        parts = [f"{kind} in {html.escape(', '.join(names))}" for kind, names in
+                 (("errors", flagged["error"]), ("warnings", flagged["warning"])) if names]
+        level = "error" if flagged["error"] else "warning"
+        summary = f'<div class="verdict {level}">{len(pages)} notebook(s) ran; {"; ".join(parts)}</div>'
+    else:
+        summary = f'<div class="verdict">{len(pages)} notebook(s) ran; no errors or warnings</div>'
     body = (f"<h1>lerobot_inspect report</h1><p class=\"meta\">{html.escape(record['dataset'])}</p>{summary}"
             f"<table><tr><th>notebook</th><th>status</th><th>verdict</th><th>time</th></tr>{rows}</table>"
             f"{_provenance(record)}<p class=\"meta\">Everything in these pages is inline; they open offline. "

@@ -9,37 +9,64 @@ that says what happened.
 
 from __future__ import annotations
 
+import collections
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from lerobot_inspect.report.progress import PROGRESS_ENV, PROGRESS_PREFIX
 
 __all__ = ["run_notebook"]
 
 
-def run_notebook(notebook: Path, args: list[str], *, timeout_s: float) -> dict[str, Any]:
-    """Run `notebook` with `args` in a child process; {status, verdict, level, blocks, error}."""
+def run_notebook(notebook: Path, args: list[str], *, timeout_s: float,
+                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run `notebook` with `args` in a child process; {status, verdict, level, blocks, error}.
+
+    The child's progress lines (see `report.progress`) go to `progress` as they come, so a long
+    notebook is not a silent wait."""
     if not notebook.exists():
         return {"status": "failed", "verdict": "notebook missing", "blocks": [],
                 "error": f"{notebook} does not exist; pass the folder holding the notebooks as notebook_dir"}
     with tempfile.TemporaryDirectory(prefix="lerobot_inspect_report_") as tmp:
         result_path = Path(tmp) / "result.json"
         command = [sys.executable, "-m", "lerobot_inspect.report.run", str(notebook), str(result_path), "--", *args]
+        env = {**os.environ, PROGRESS_ENV: "1"}
+        tail: collections.deque[str] = collections.deque(maxlen=30)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                cwd=str(notebook.parent), env=env)
+
+        def read_stderr() -> None:
+            for line in proc.stderr:  # type: ignore[union-attr]
+                if line.startswith(PROGRESS_PREFIX):
+                    if progress is not None:
+                        progress(line[len(PROGRESS_PREFIX):].rstrip())
+                else:
+                    tail.append(line.rstrip())
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
         try:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                                  cwd=str(notebook.parent))
+            proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
             return {"status": "failed", "verdict": "timed out", "blocks": [],
                     "error": f"{notebook.name} ran longer than {timeout_s:.0f} s; rerun it alone with the "
                              "command above to see where it spends the time"}
+        reader.join(timeout=5)
         if result_path.exists():
             return json.loads(result_path.read_text())
-        tail = "\n".join((proc.stderr or "").strip().splitlines()[-30:])
         return {"status": "failed", "verdict": "crashed", "blocks": [],
-                "error": f"the notebook process exited with code {proc.returncode} before writing a result\n{tail}"}
+                "error": f"the notebook process exited with code {proc.returncode} before writing a result\n"
+                         + "\n".join(tail)}
 
 
 def _run_here(notebook: Path, args: list[str]) -> dict[str, Any]:
