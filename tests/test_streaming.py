@@ -217,6 +217,10 @@ class CountingDecoder:
         self.log.append(list(indices))
         return self.decoder.get_frames_at(indices=indices)
 
+    def get_frames_in_range(self, start, stop):
+        self.log.append(list(range(start, stop)))
+        return self.decoder.get_frames_in_range(start=start, stop=stop)
+
 
 class PrefetchRecordingReader(VideoReader):
     """A real reader with the byte-cache reader's prefetch hook, recording what it was asked for."""
@@ -253,8 +257,8 @@ def test_long_window_decodes_each_needed_frame_once(long_root):
     offsets = np.arange(-100, 50)  # 150 deltas
     delta_timestamps = {camera: (offsets / FPS).tolist()}
     log = []
-    stream = StreamingDataset(long_root, delta_timestamps=delta_timestamps, seed=5,
-                              video_reader=counting_reader(meta, log))
+    stream = StreamingDataset(long_root, delta_timestamps=delta_timestamps, seed=5, frames_in_order=False,
+                              decode_ahead=0, video_reader=counting_reader(meta, log))
     mapped = MapDataset(long_root, delta_timestamps=delta_timestamps)
     unpadded = 0
     for sample in itertools.islice(stream, 12):
@@ -346,7 +350,7 @@ def test_frames_in_order_streams_each_episode_forward_and_resumes_exactly(tiny_r
         resumed = make()
         resumed.load_state_dict(make().state_dict(samples_seen=k))
         assert [int(s["index"]) for s in resumed] == full[k:]
-    shuffled_frames = StreamingDataset(meta, seed=3, pool_size=3, batch_size=1)
+    shuffled_frames = StreamingDataset(meta, seed=3, pool_size=3, batch_size=1, frames_in_order=False)
     with pytest.raises(ResumeError, match="frames_in_order"):
         shuffled_frames.load_state_dict(make().state_dict(samples_seen=5))
         next(iter(shuffled_frames))

@@ -206,6 +206,22 @@ class SampleBuilder:
             pads[key] = pad[0]
         return window_rows, pads
 
+    def video_requests(self, rows: EpisodeRows, row: int) -> dict[str, np.ndarray]:
+        """{camera: timestamps} that `sample(rows, row)` asks of the frame source (for decode-ahead)."""
+        episode = int(rows.episode_of_row[row])
+        ep_from, ep_to = int(self._ep_from[episode]), int(self._ep_to[episode])
+        here = np.array([rows.index[row]])
+        shift = row - int(rows.index[row])
+        requests = {}
+        for camera in self.cameras:
+            if camera in self.deltas:
+                query, _ = query_indices(here, ep_from, ep_to, self.deltas[camera])
+                window = query[0] + shift
+            else:
+                window = [row]
+            requests[camera] = rows.timestamp[window].astype(np.float64)
+        return requests
+
     def sample(self, rows: EpisodeRows, row: int) -> dict[str, Any]:
         """The LeRobot sample of `rows`' row `row`, in LeRobot's key order with its dtypes."""
         episode = int(rows.episode_of_row[row])

@@ -60,13 +60,17 @@ from lerobot_inspect.errors import OptionError, ResumeError, check_int, check_op
 from lerobot_inspect.io.fs import for_this_process
 from lerobot_inspect.loaders import pool
 from lerobot_inspect.loaders.rows import load_episode_rows, prepare_loader
-from lerobot_inspect.loaders.samples import EpisodeRows
+from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
+from lerobot_inspect.video.ahead import DEFAULT_DECODE_AHEAD, DecodeAhead
+from lerobot_inspect.video.reader import VideoReader
 from lerobot_inspect.video.remote import VideoAccess
 from lerobot_inspect.video.source import FrameSource
 
 __all__ = ["Pipeline", "StreamingDataset", "open_stream", "resolve_rank"]
 
 Pipeline = Literal["pool", "datasets"]
+
+DEFAULT_POOL_SIZE = 16
 
 # state["num_workers"] when the saving run did not say how many DataLoader workers it used.
 UNKNOWN_NUM_WORKERS = -1
@@ -120,9 +124,9 @@ class StreamingDataset(IterableDataset):
         tolerance_s: float = 1e-4,
         return_uint8: bool = False,
         shuffle: bool = True,
-        frames_in_order: bool = False,
+        frames_in_order: bool = True,
         seed: int = 0,
-        pool_size: int = 16,
+        pool_size: int = DEFAULT_POOL_SIZE,
         rank: int | None = None,
         world_size: int | None = None,
         batch_size: int | None = None,
@@ -130,8 +134,10 @@ class StreamingDataset(IterableDataset):
         video_reader: FrameSource | None = None,
         decode_video: bool = True,
         video_access: VideoAccess = "auto",
+        decode_ahead: int = DEFAULT_DECODE_AHEAD,
     ) -> None:
         self.seed = check_int("seed", seed)
+        self.decode_ahead = check_int("decode_ahead", decode_ahead)
         self.pool_size = check_int("pool_size", pool_size, minimum=1)
         self.batch_size = None if batch_size is None else check_int("batch_size", batch_size, minimum=1)
         self.shuffle = bool(shuffle)
@@ -144,6 +150,10 @@ class StreamingDataset(IterableDataset):
                                 return_uint8=return_uint8, image_transforms=image_transforms,
                                 video_reader=video_reader, video_access=video_access, decode_video=decode_video)
         self.meta, self.deltas, self.video, self.builder = inputs.meta, inputs.deltas, inputs.video, inputs.builder
+        if self.decode_ahead and isinstance(self.video, VideoReader):
+            self.video = DecodeAhead(self.video, depth=self.decode_ahead)
+            self.builder = SampleBuilder(self.meta, deltas=self.deltas, frames=self.video,
+                                         image_transforms=image_transforms)
         self.root = self.meta.root
         self.decode_video = bool(decode_video)
         # Episode positions of the schedule index this array, i.e. the selection in dataset order.
@@ -277,6 +287,10 @@ class StreamingDataset(IterableDataset):
         # Rows are read here, in the worker: an HTTP/s3 filesystem made before a fork refuses to run
         # in the child ("not fork-safe"), so the worker's copy of the metadata gets its own.
         self.meta.fs = for_this_process(self.meta.fs)
+        if isinstance(self.video, DecodeAhead) and info is not None:
+            # Workers already fill the cores: a worker decoding its cameras on threads of its own only
+            # adds switches between them (torch gives each worker one intra-op thread for the same reason).
+            self.video.camera_threads = 1 if num_workers >= (os.cpu_count() or 1) else 0
         at = pool.ResumeAt(self.epoch, 0)
         if self._resume is not None and self._resume[0] == self.epoch:
             at = self._check_state(self._resume[1], num_workers=num_workers)
@@ -296,6 +310,8 @@ class StreamingDataset(IterableDataset):
         prefetched = 0  # plan.episodes[:prefetched] were handed to the prefetch hint
         rows: dict[int, EpisodeRows] = {}
         samples = plan.samples
+        ahead = self.video if isinstance(self.video, DecodeAhead) else None
+        upcoming_frames = _frames_by_episode(samples[skip:]) if ahead is not None else {}
         for position in range(skip, len(samples)):
             # Everything admitted by now plus the next pool_size admissions.
             wanted = int(np.searchsorted(plan.admitted_at, position, side="right")) + self.pool_size
@@ -311,6 +327,9 @@ class StreamingDataset(IterableDataset):
             if episode_rows is None:
                 episode = self.selected_episodes[episode_position : episode_position + 1]
                 episode_rows = rows[episode_position] = load_episode_rows(self.meta, episode)
+                if ahead is not None:  # every remaining sample of the episode, in emission order
+                    frames = upcoming_frames.pop(episode_position).tolist()
+                    ahead.expect(int(episode[0]), [self.builder.video_requests(episode_rows, f) for f in frames])
             yield self.builder.sample(episode_rows, frame)
             if exhausted_at[episode_position] == position + 1:
                 del rows[episode_position]
@@ -321,6 +340,16 @@ class StreamingDataset(IterableDataset):
                 f"rank={self.rank}/{self.world_size})")
 
 
+def _frames_by_episode(samples: np.ndarray) -> dict[int, np.ndarray]:
+    """Episode position -> its frames among `samples` (rows of (episode position, frame)), in order."""
+    if not len(samples):
+        return {}
+    order = np.argsort(samples[:, 0], kind="stable")
+    episodes, frames = samples[order, 0], samples[order, 1]
+    cuts = np.flatnonzero(np.diff(episodes)) + 1
+    return dict(zip(episodes[np.r_[0, cuts]].tolist(), np.split(frames, cuts), strict=True))
+
+
 def open_stream(root: str | Any, *, pipeline: Pipeline = "pool", **options: Any) -> IterableDataset:
     """`StreamingDataset` (pipeline="pool") or `DatasetsPipeline` (pipeline="datasets") with the same
     options: one entry point for notebooks and benchmarks that compare the two."""
@@ -329,6 +358,8 @@ def open_stream(root: str | Any, *, pipeline: Pipeline = "pool", **options: Any)
         return StreamingDataset(root, **options)
     from lerobot_inspect.loaders.datasets_pipeline import DatasetsPipeline  # imports `datasets`: only when asked
 
+    if "decode_ahead" in options:
+        raise OptionError("decode_ahead is a pool option; the datasets pipeline decodes sample by sample")
     if options.pop("frames_in_order", False):
         raise OptionError("frames_in_order=True is a pool option; the datasets pipeline orders frames with "
                           "its frame buffer")

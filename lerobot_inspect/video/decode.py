@@ -23,7 +23,8 @@ import torch
 from lerobot_inspect.errors import DecodeError, FrameTimestampError, check_int
 from lerobot_inspect.io._forks import ProcessLocal
 
-__all__ = ["DecoderCache", "FrameRequest", "decode_at", "nearest_frames"]
+__all__ = ["DecoderCache", "FrameRequest", "checked_frames", "decode_at", "decode_indices", "frame_indices_at",
+           "nearest_frames"]
 
 DEFAULT_DECODER_CACHE_SIZE = int(os.environ.get("LEROBOT_INSPECT_DECODER_CACHE_SIZE", "100"))
 
@@ -86,20 +87,18 @@ def nearest_frames(frame_pts_s: np.ndarray, timestamps_s: np.ndarray) -> np.ndar
     return np.where(use_left, left, right)
 
 
-def decode_at(
+def frame_indices_at(
     decoder: object,
     timestamps_s: Sequence[float] | np.ndarray,
     *,
     where: FrameRequest,
-    tolerance_s: float = 1e-4,
-    return_uint8: bool = False,
     frame_indices: np.ndarray | None = None,
-) -> torch.Tensor:
-    """Frames (N, C, H, W) at `timestamps_s` (seconds in the file), float32 in [0, 1] or uint8.
+) -> tuple[np.ndarray, np.ndarray]:
+    """(requested seconds in the file as float64, decoder frame index of each), checked.
 
     `frame_indices` lets a caller that knows every frame's pts (the byte index) pick the frames
-    itself; otherwise the index is `round(ts * average_fps)` as in LeRobot. Duplicate timestamps
-    (padded window slots) are decoded once."""
+    itself; otherwise the index is `round(ts * average_fps)` as in LeRobot. Refuses a NaN request
+    and an index outside the file, naming the file, episode and camera."""
     requested = np.asarray(timestamps_s, dtype=np.float64)
     if not np.isfinite(requested).all():
         k = int(np.flatnonzero(~np.isfinite(requested))[0])
@@ -122,16 +121,52 @@ def decode_at(
             "frames; the episode's from/to_timestamp in meta/episodes point past the video "
             "(re-encode the episode or fix meta/episodes)"
         )
-    unique, inverse = np.unique(frame_indices, return_inverse=True)
+    return requested, frame_indices
+
+
+def decode_indices(decoder: object, indices: Sequence[int], *, where: FrameRequest,
+                   ranges: bool = False) -> tuple[torch.Tensor, np.ndarray]:
+    """(uint8 frames (N, C, H, W), pts seconds (N,)) of sorted distinct `indices`, FFmpeg errors in our words.
+
+    `ranges=True` decodes each run of consecutive indices with one `get_frames_in_range` call (a
+    sequential walk, no seek per frame); otherwise one `get_frames_at` call for all of them."""
+    wanted = [int(i) for i in indices]
     try:
-        batch = decoder.get_frames_at(indices=unique.tolist())  # type: ignore[attr-defined]
+        if not ranges:
+            batch = decoder.get_frames_at(indices=wanted)  # type: ignore[attr-defined]
+            return batch.data, batch.pts_seconds.numpy().astype(np.float64)
+        data, pts = [], []
+        for start, stop in _runs(wanted):
+            batch = decoder.get_frames_in_range(start=start, stop=stop)  # type: ignore[attr-defined]
+            data.append(batch.data)
+            pts.append(batch.pts_seconds.numpy().astype(np.float64))
+        if len(data) == 1:
+            return data[0], pts[0]
+        return torch.cat(data), np.concatenate(pts)
     except (RuntimeError, ValueError) as exc:
         raise DecodeError(
             f"{where.file}: episode {where.episode}, camera {where.camera}: FFmpeg could not decode frames "
-            f"{unique.tolist()[:8]} (its message is in the chained exception). The MP4 is truncated or "
+            f"{wanted[:8]} (its message is in the chained exception). The MP4 is truncated or "
             "corrupt: download it again or re-encode the camera; `lerobot-inspect audit` lists such files"
         ) from exc
-    pts = batch.pts_seconds.numpy().astype(np.float64)[inverse]
+
+
+def _runs(sorted_indices: Sequence[int]) -> list[tuple[int, int]]:
+    """[start, stop) runs of consecutive integers in a sorted list."""
+    runs: list[tuple[int, int]] = []
+    for index in sorted_indices:
+        if runs and index == runs[-1][1]:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return runs
+
+
+def checked_frames(data: torch.Tensor, pts: np.ndarray, requested: np.ndarray, *, where: FrameRequest,
+                   tolerance_s: float, return_uint8: bool) -> torch.Tensor:
+    """Frames whose pts lie within `tolerance_s` of the request, as uint8 or float32 in [0, 1].
+
+    `data` and `pts` are one decoded frame per requested timestamp (duplicates included)."""
     error = np.abs(pts - requested)
     bad = np.flatnonzero(~(error <= tolerance_s))  # a NaN request or pts never passes
     if bad.size:
@@ -143,7 +178,27 @@ def decode_at(
             "meta/episodes disagree with the video; fix them, or raise tolerance_s if the video is "
             "variable-frame-rate"
         )
-    frames = batch.data[torch.from_numpy(inverse)]
     if return_uint8:
-        return frames
-    return frames.to(torch.float32) / 255.0
+        return data
+    return data.to(torch.float32) / 255.0
+
+
+def decode_at(
+    decoder: object,
+    timestamps_s: Sequence[float] | np.ndarray,
+    *,
+    where: FrameRequest,
+    tolerance_s: float = 1e-4,
+    return_uint8: bool = False,
+    frame_indices: np.ndarray | None = None,
+) -> torch.Tensor:
+    """Frames (N, C, H, W) at `timestamps_s` (seconds in the file), float32 in [0, 1] or uint8.
+
+    `frame_indices` lets a caller that knows every frame's pts (the byte index) pick the frames
+    itself; otherwise the index is `round(ts * average_fps)` as in LeRobot. Duplicate timestamps
+    (padded window slots) are decoded once."""
+    requested, frame_indices = frame_indices_at(decoder, timestamps_s, where=where, frame_indices=frame_indices)
+    unique, inverse = np.unique(frame_indices, return_inverse=True)
+    data, pts = decode_indices(decoder, unique.tolist(), where=where)
+    return checked_frames(data[torch.from_numpy(inverse)], pts[inverse], requested, where=where,
+                          tolerance_s=tolerance_s, return_uint8=return_uint8)

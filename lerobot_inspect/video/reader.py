@@ -30,6 +30,7 @@ from lerobot_inspect.video.decode import (
     DecoderCache,
     FrameRequest,
     decode_at,
+    frame_indices_at,
     nearest_frames,
 )
 from lerobot_inspect.video.header import read_video_header
@@ -177,8 +178,11 @@ class VideoReader(ProcessLocal):
                     problems.setdefault(int(target), problem)
         return problems
 
-    def frames(self, episode: int, camera: str, timestamps_s: Sequence[float] | np.ndarray) -> torch.Tensor:
-        """(k, C, H, W) frames of `camera` at times relative to the episode's first frame."""
+    def locate(self, episode: int, camera: str,
+               timestamps_s: Sequence[float] | np.ndarray) -> tuple[object, np.ndarray, np.ndarray, FrameRequest]:
+        """(decoder, requested seconds in the file, decoder frame indices, where) for times relative to
+        the episode's first frame, after the span check: what `frames` decodes, for a caller (the
+        decode-ahead buffer) that decodes them itself."""
         if self.check_spans:
             self.check_episode_span(episode, camera)
         start_s, _ = self.meta.video_span_s(episode, camera)
@@ -187,10 +191,14 @@ class VideoReader(ProcessLocal):
         decoder = self.decoders.get(key, open_decoder)
         indices = None if pts_s is None else nearest_frames(pts_s, in_file)
         where = FrameRequest(self.meta.url(self.meta.video_file(episode, camera)), episode, camera)
-        frames = decode_at(decoder, in_file, where=where, tolerance_s=self.tolerance_s,
-                           return_uint8=self.return_uint8, frame_indices=indices)
-        declared = self._sizes.get(camera)
+        requested, indices = frame_indices_at(decoder, in_file, where=where, frame_indices=indices)
+        return decoder, requested, indices, where
+
+    def check_size(self, frames: torch.Tensor, where: FrameRequest) -> torch.Tensor:
+        """`frames` when they have the size info.json declares for the camera; DecodeError otherwise."""
+        declared = self._sizes.get(where.camera)
         if declared is not None and tuple(frames.shape[-2:]) != declared:
+            camera, episode = where.camera, where.episode
             raise DecodeError(
                 f"{where.file}: camera {camera}, episode {episode}: frames are {frames.shape[-1]}x{frames.shape[-2]} "
                 f"(width x height) but meta/info.json declares {declared[1]}x{declared[0]}; re-encode the camera at "
@@ -198,6 +206,13 @@ class VideoReader(ProcessLocal):
                 file=where.file, episode=episode, camera=camera, code="video-size-mismatch",
                 fix="re-encode the camera at the declared size, or fix its shape in meta/info.json")
         return frames
+
+    def frames(self, episode: int, camera: str, timestamps_s: Sequence[float] | np.ndarray) -> torch.Tensor:
+        """(k, C, H, W) frames of `camera` at times relative to the episode's first frame."""
+        decoder, requested, indices, where = self.locate(episode, camera, timestamps_s)
+        frames = decode_at(decoder, requested, where=where, tolerance_s=self.tolerance_s,
+                           return_uint8=self.return_uint8, frame_indices=indices)
+        return self.check_size(frames, where)
 
     def frames_for(self, episode: int, requests: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """Several cameras of one episode, one thread per camera (as LeRobot decodes them)."""
