@@ -96,8 +96,12 @@ def _(args, batch_size, batches, buffer_size, dataset_root, pipeline, pool_size,
                         ignore_index=True)
     randomness = {name: randomness_fraction(batch_episode_ids(group["episode_index"].to_numpy(), batch_size=_batch))
                   for name, group in samples.groupby("pipeline", sort=False)}
-    verdict = f"randomness {randomness[label]:.2f} ({label}; LeRobot reservoir {randomness['LeRobot reservoir']:.2f})"
     verdict_level = "ok" if randomness[label] >= randomness["LeRobot reservoir"] else "warning"
+    # The words carry the level: a warning says what it warns about (and what to turn).
+    verdict = (f"randomness {randomness[label]:.2f} ({label}) "
+               + ("at or above" if verdict_level == "ok" else "BELOW")
+               + f" LeRobot reservoir {randomness['LeRobot reservoir']:.2f}"
+               + ("" if verdict_level == "ok" else "; a larger pool size mixes more episodes per batch"))
     _touched = int(drawn["episode_index"].nunique())
     mo.md(f"**Verdict:** {verdict}.  \nDrawn: {drawn['batch'].nunique()} batches of {_batch} = {len(drawn)} samples on "
           f"rank 0 of {int(world_size.value)}, from {_touched} of {len(stream.selected_episodes)} episodes "
