@@ -57,7 +57,9 @@ def bytes_vs_floor(per_episode: pd.DataFrame, *, max_episodes: int = 40) -> alt.
         excess = (table["bytes_read"] - table["floor_bytes"]).groupby(table["episode_index"]).max()
         worst = excess.sort_values(ascending=False, kind="stable").index[:max_episodes]
         table = table[table["episode_index"].isin(worst)]
-        title += f": the {max_episodes} of {episodes} episodes read furthest above their floor"
+        title += (f": the {max_episodes} of {episodes} episodes read furthest above their floor"
+                  if excess.max() > 0 else
+                  f": all {episodes} episodes read exactly their floor, the first {max_episodes} shown")
     if "camera" not in table:
         table["camera"] = "video"
     if "header_bytes_read" not in table:
