@@ -4,6 +4,8 @@ Parquet row group (LeRobot writes one per episode), checked before use."""
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,10 +14,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+from fsspec.implementations.local import LocalFileSystem
 
 from lerobot_inspect.errors import DatasetFormatError, FetchError, OptionError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.format.meta import parquet_file
+from lerobot_inspect.io.ranges import reader_for
+from lerobot_inspect.loaders.parquet_footer import (
+    CompactFooter,
+    FooterFormatError,
+    read_compact_footer,
+    single_row_group_footer,
+)
 from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
 from lerobot_inspect.loaders.windows import delta_indices
 from lerobot_inspect.video.remote import VideoAccess, make_video_reader, resolve_video_access
@@ -118,18 +128,38 @@ def read_episode_rows(meta: DatasetMeta, episodes: Sequence[int]) -> pa.Table:
         first = int(file_episodes[chosen[0]])
         shown = meta.url(rel)
         try:
-            metadata, row_counts = meta.data_file_footer(rel)
-            present = set(metadata.schema.to_arrow_schema().names)
-            columns = [name for name in meta.data_columns if name in present]
-            parquet = parquet_file(meta.fs, meta.path(rel), metadata=metadata)
-            if np.array_equal(row_counts, lengths[file_episodes]):  # one row group per episode
-                _refuse_inflated(meta, metadata, chosen, columns, shown, file_episodes)
-                table = parquet.read_row_groups(chosen.tolist(), columns=columns)
-            else:
-                _refuse_inflated(meta, metadata, np.arange(metadata.num_row_groups), columns, shown, file_episodes)
-                table = parquet.read(columns=columns)
-                mask = np.isin(table.column("episode_index").to_numpy(), file_episodes[chosen])
-                table = table.filter(pa.array(mask))
+            footer = compact_footer(meta, rel)
+            columns = [name for name in meta.data_columns if name in footer.column_names]
+            one_per_episode = np.array_equal(footer.row_counts, lengths[file_episodes])
+            if one_per_episode and chosen.size <= _ROW_GROUPS_ONE_BY_ONE:
+                # A streaming consumer's episode: its row group alone, under a one-row-group footer.
+                parts = []
+                for k in chosen.tolist():
+                    start, stop = (int(v) for v in footer.spans[k])
+                    small = single_row_group_footer(footer, _read_range(meta, rel, start, stop),
+                                                    int(footer.row_counts[k]))
+                    _refuse_inflated(meta, small, np.array([0]), columns, shown, file_episodes[k:k + 1], numbers=[k])
+                    parts.append(parquet_file(meta.fs, meta.path(rel), metadata=small)
+                                 .read_row_groups([0], columns=columns))
+                table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            else:  # many episodes at once (map-style) or a collapsed writer: the whole footer, not kept
+                parquet = parquet_file(meta.fs, meta.path(rel))
+                metadata = parquet.metadata
+                if one_per_episode:
+                    _refuse_inflated(meta, metadata, chosen, columns, shown, file_episodes)
+                    table = parquet.read_row_groups(chosen.tolist(), columns=columns)
+                else:
+                    _refuse_inflated(meta, metadata, np.arange(metadata.num_row_groups), columns, shown,
+                                     file_episodes)
+                    table = parquet.read(columns=columns)
+                    mask = np.isin(table.column("episode_index").to_numpy(), file_episodes[chosen])
+                    table = table.filter(pa.array(mask))
+                del parquet, metadata
+        except FooterFormatError as exc:
+            raise DatasetFormatError(
+                f"{shown}: cannot read the rows of episode {first} (Parquet footer: {exc}); the Parquet file is "
+                "truncated or corrupt, restore it",
+                file=shown, episode=first, fix="download the file again") from exc
         except FileNotFoundError:
             raise DatasetFormatError(
                 f"{shown}: data file of episode {first} is missing; restore it (`lerobot-inspect audit` lists "
@@ -146,12 +176,53 @@ def read_episode_rows(meta: DatasetMeta, episodes: Sequence[int]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="default")
 
 
+# Up to this many row groups of one file are read one by one under small footers; more (a map-style
+# dataset reading everything) parse the file's whole footer once, transiently.
+_ROW_GROUPS_ONE_BY_ONE = 64
+_FOOTERS: dict[int, dict[str, CompactFooter]] = {}
+
+
+def compact_footer(meta: DatasetMeta, rel: str) -> CompactFooter:
+    """Row counts and row-group spans of a data file's footer, read once per process and dataset.
+
+    Not pyarrow's FileMetaData: decoded, that takes ~100 MB for a file of 10,000 episodes, held for
+    the life of the loader (16 bytes per row group here; `loaders.parquet_footer`)."""
+    per_meta = _FOOTERS.get(id(meta))
+    if per_meta is None:
+        per_meta = _FOOTERS[id(meta)] = {}
+        weakref.finalize(meta, _FOOTERS.pop, id(meta), None)
+    footer = per_meta.get(rel)
+    if footer is None:
+        size = _file_size(meta, rel)
+        footer = per_meta[rel] = read_compact_footer(lambda a, b: _read_range(meta, rel, a, b), size,
+                                                     name=meta.url(rel))
+    return footer
+
+
+def _file_size(meta: DatasetMeta, rel: str) -> int:
+    if isinstance(meta.fs, LocalFileSystem):
+        return os.path.getsize(meta.path(rel))
+    return int(reader_for(meta.fs).size(meta.path(rel)))
+
+
+def _read_range(meta: DatasetMeta, rel: str, start: int, stop: int) -> bytes:
+    if isinstance(meta.fs, LocalFileSystem):
+        with open(meta.path(rel), "rb") as handle:
+            handle.seek(start)
+            data = handle.read(stop - start)
+        if len(data) != stop - start:
+            raise FooterFormatError(f"{meta.url(rel)} ends before byte {stop}")
+        return data
+    return bytes(reader_for(meta.fs).read(meta.path(rel), start, stop))
+
+
 def _refuse_inflated(meta: DatasetMeta, metadata: pq.FileMetaData, row_groups: np.ndarray, columns: list[str],
-                     shown: str, file_episodes: np.ndarray) -> None:
+                     shown: str, file_episodes: np.ndarray, *, numbers: list[int] | None = None) -> None:
     """Refuse a row group whose declared columns would decode to far more than their rows can hold
-    (a decompression bomb: a few KB stored, GBs decoded)."""
+    (a decompression bomb: a few KB stored, GBs decoded). `numbers`: the row groups' numbers in the
+    file when `metadata` is a one-row-group footer (for the message)."""
     bounds = {name: _row_bytes_bound(meta, name) for name in columns}
-    for k in row_groups.tolist():
+    for position, k in enumerate(row_groups.tolist()):
         group = metadata.row_group(int(k))
         decoded = dict.fromkeys(columns, 0)
         for c in range(group.num_columns):
@@ -165,10 +236,12 @@ def _refuse_inflated(meta: DatasetMeta, metadata: pq.FileMetaData, row_groups: n
         for name, size in decoded.items():
             if size > bounds[name] * max(group.num_rows, 1):
                 episode = int(file_episodes[k]) if k < len(file_episodes) else None
+                number = k if numbers is None else numbers[position]
                 raise DatasetFormatError(
-                    f"{shown}: row group {k} (episode {episode}): column {name!r} would decode to {size} bytes for "
-                    f"{group.num_rows} rows, far more than its declared shape {list(meta.features[name].shape)} "
-                    "holds; the file is corrupt or crafted. Restore it from the source", file=shown,
+                    f"{shown}: row group {number} (episode {episode}): column {name!r} would decode to {size} "
+                    f"bytes for {group.num_rows} rows, far more than its declared shape "
+                    f"{list(meta.features[name].shape)} holds; the file is corrupt or crafted. "
+                    "Restore it from the source", file=shown,
                     episode=episode, code="data-inflated", fix="restore the data file from the dataset's source")
 
 
