@@ -75,7 +75,7 @@ def test_stream_decodes_each_frame_once_in_batches_and_matches_map(av1_multifile
     delta_timestamps = {camera: [-1 / fps, 0.0] for camera in meta.video_keys}
     stream = StreamingDataset(meta, delta_timestamps=delta_timestamps, seed=3, pool_size=3, decode_ahead=4,
                               video_reader=reader)
-    assert isinstance(stream.video, DecodeAhead)
+    assert isinstance(stream.ahead, DecodeAhead) and stream.video is reader
     mapped = MapDataset(av1_multifile_root, delta_timestamps=delta_timestamps)
     samples = list(stream)
     assert len(samples) == int(meta.lengths.sum())
@@ -85,7 +85,7 @@ def test_stream_decodes_each_frame_once_in_batches_and_matches_map(av1_multifile
     n_files = sum(len(meta.video_files(camera)) for camera in meta.video_keys)
     assert len(decoded) == int(meta.lengths.sum()) * len(meta.video_keys), "each frame of each camera decoded once"
     assert len(log) < len(samples) * len(meta.video_keys) / 2, "frames are decoded in batches"
-    assert stream.video.held_frames() == 0 and n_files
+    assert stream.ahead.held_frames() == 0 and n_files
 
 
 def test_ahead_falls_back_to_direct_decoding_for_unannounced_requests(tiny_root):

@@ -14,7 +14,7 @@ from typing import Any
 
 from lerobot_inspect.bench.measure import iterate
 
-__all__ = ["CONFIGS", "SCALE_CONFIGS", "BenchConfig"]
+__all__ = ["CONFIGS", "POOL_SWEEP", "SCALE_CONFIGS", "BenchConfig", "bench_windows"]
 
 
 @dataclass(frozen=True)
@@ -33,15 +33,28 @@ def _frames_in_batch(keys: Any) -> Callable[[Any], int]:
     return lambda batch: sum(int(np.prod(batch[k].shape[:-3])) for k in keys)
 
 
+def bench_windows(meta: Any, budget: dict[str, Any]) -> dict[str, list[float]] | None:
+    """The training windows of issue 16 (budget["windows"]): each camera and the state at
+    [-1/fps, 0], the action over 16 steps; None without windows."""
+    if not budget.get("windows", True):
+        return None
+    step = 1.0 / meta.fps
+    windows = {camera: [-step, 0.0] for camera in meta.video_keys}
+    windows["observation.state"] = [-step, 0.0]
+    windows["action"] = [k * step for k in range(16)]
+    return {key: value for key, value in windows.items() if key in meta.features}
+
+
 # ---------------------------------------------------------------------- configurations
 def _map_dataset(root: str, budget: dict[str, Any], *, shuffle: bool, workers: int) -> dict[str, Any]:
     from torch.utils.data import DataLoader
 
+    from lerobot_inspect.format import DatasetMeta
     from lerobot_inspect.loaders.map_dataset import MapDataset
     from lerobot_inspect.loaders.sampler import EpisodeAwareSampler
 
-    dataset = MapDataset(root)
-    meta = dataset.meta
+    meta = DatasetMeta.open(root)
+    dataset = MapDataset(meta, delta_timestamps=bench_windows(meta, budget), return_uint8=True)
     sampler = EpisodeAwareSampler(meta.dataset_from_index, meta.dataset_to_index, shuffle=shuffle,
                                   seed=budget["seed"])
     batch = budget["batch_size"]
@@ -54,32 +67,52 @@ def _map_dataset(root: str, budget: dict[str, Any], *, shuffle: bool, workers: i
                    episode_of=lambda b: b["episode_index"].tolist())
 
 
-def _decode_ceiling(root: str, budget: dict[str, Any]) -> dict[str, Any]:
-    """Sequential decode of the frames the loaders read: the ceiling no loader can pass."""
+def _decode_files(root: str, camera_files: list[tuple[str, str]], wanted: int) -> tuple[int, float]:
+    """(frames, seconds to first frame) of a sequential decode of `camera_files`, stopping at `wanted`."""
     from torchcodec.decoders import VideoDecoder
 
     from lerobot_inspect.format import DatasetMeta
 
     meta = DatasetMeta.open(root)
-    wanted = budget["samples"] * max(1, len(meta.video_keys))
-    frames = 0
-    start = time.perf_counter()
-    first = None
-    for camera in meta.video_keys:
-        for rel in meta.video_files(camera):
-            decoder = VideoDecoder(meta.path(rel), seek_mode="approximate")
-            step = 64
-            for begin in range(0, len(decoder), step):
-                batch = decoder.get_frames_in_range(start=begin, stop=min(begin + step, len(decoder)))
-                frames += len(batch.data)
-                first = first or time.perf_counter() - start
-                if frames >= wanted:
-                    break
+    frames, first, start = 0, None, time.perf_counter()
+    for _, rel in camera_files:
+        decoder = VideoDecoder(meta.path(rel), seek_mode="approximate")
+        for begin in range(0, len(decoder), 64):
+            batch = decoder.get_frames_in_range(start=begin, stop=min(begin + 64, len(decoder)))
+            frames += len(batch.data)
+            first = first or time.perf_counter() - start
             if frames >= wanted:
-                break
+                return frames, first
+    return frames, first or 0.0
+
+
+def _decode_ceiling(root: str, budget: dict[str, Any], *, processes: int = 1) -> dict[str, Any]:
+    """Sequential decode of the dataset's files, the ceiling no loader can pass: in one process, or
+    in `processes` forked processes each decoding its share of the files (the ceiling of a loader
+    with that many DataLoader workers). Frames: as many as the loaders deliver for the budget."""
+    import torchcodec.decoders  # noqa: F401  (import cost is not what this configuration measures)
+
+    from lerobot_inspect.format import DatasetMeta
+
+    meta = DatasetMeta.open(root)
+    files = [(camera, rel) for camera in meta.video_keys for rel in meta.video_files(camera)]
+    per_sample = max(1, len(meta.video_keys)) * (2 if budget.get("windows", True) else 1)
+    wanted = budget["samples"] * per_sample
+    start = time.perf_counter()
+    if processes == 1:
+        frames, first = _decode_files(root, files, wanted)
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        shares = [files[k::processes] for k in range(processes)]
+        with ProcessPoolExecutor(processes, mp_context=get_context("fork")) as pool:
+            start = time.perf_counter()
+            done = list(pool.map(_decode_files, [root] * processes, shares, [wanted // processes] * processes))
+        frames, first = sum(d[0] for d in done), min(d[1] for d in done)
     elapsed = time.perf_counter() - start
     return {"samples": None, "seconds": elapsed, "frames_per_s": frames / elapsed, "samples_per_s": None,
-            "first_batch_s": first}
+            "first_batch_s": first, "processes": processes}
 
 
 def _naive_exact(root: str, budget: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +229,7 @@ def _remote_episodes_http(root: str, budget: dict[str, Any]) -> dict[str, Any]:
 
 
 def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
-               pipeline: str = "pool", frames_in_order: bool = False) -> dict[str, Any]:
+               pipeline: str = "pool", full_epoch: bool = False, **pool_options: Any) -> dict[str, Any]:
     """StreamingDataset in a DataLoader, on the local root or over a loopback HTTP server started here.
 
     Over HTTP the bytes and GET requests for MP4s are counted at the server; the floor is the union
@@ -215,19 +248,21 @@ def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
     batch = budget["batch_size"]
     with serve_directory(local) if http else contextlib.nullcontext() as server:
         meta = DatasetMeta.open(server.url if server is not None else local)
-        options = {"frames_in_order": True} if frames_in_order else {}
         dataset = open_stream(meta, pipeline=pipeline, seed=budget["seed"], batch_size=batch, return_uint8=True,
-                              **options)
+                              delta_timestamps=bench_windows(meta, budget), **pool_options)
         if server is not None:
             server.reset_stats()
         loader = DataLoader(dataset, batch_size=batch, num_workers=workers,
                             multiprocessing_context="fork" if workers else None)
         keys = meta.video_keys
-        result = iterate(loader, limit=budget["samples"], count_frames=_frames_in_batch(keys),
+        limit = int(meta.lengths.sum()) if full_epoch else budget["samples"]
+        result = iterate(loader, limit=limit, count_frames=_frames_in_batch(keys),
                          episode_of=lambda b: b["episode_index"].tolist())
+        result["workers"] = workers
         if server is not None:
             fetched, requests = video_traffic(server)
             video = getattr(dataset, "video", None)
+            video = getattr(video, "reader", video)  # through the decode-ahead buffer to the byte-index reader
             index = getattr(getattr(video, "source", None), "index", None)
             result.update(bytes_fetched=fetched, requests=requests)
             if index is not None:
@@ -241,11 +276,15 @@ def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
     return result
 
 
+POOL_SWEEP = (4, 8, 32, 64)
+
 CONFIGS: dict[str, BenchConfig] = {
     config.name: config
     for config in (
-        BenchConfig("decode_ceiling", "sequential TorchCodec decode of the same files", _decode_ceiling,
-                    ("ceiling",)),
+        BenchConfig("decode_ceiling", "sequential TorchCodec decode of the same files, one process",
+                    _decode_ceiling, ("ceiling",)),
+        BenchConfig("decode_ceiling_p2", "sequential TorchCodec decode of the same files, two processes",
+                    lambda root, b: _decode_ceiling(root, b, processes=2), ("ceiling",)),
         BenchConfig("map_shuffled_w0", "MapDataset + EpisodeAwareSampler(shuffle), 0 workers",
                     lambda root, b: _map_dataset(root, b, shuffle=True, workers=0), ("map",)),
         BenchConfig("map_shuffled_w2", "MapDataset + EpisodeAwareSampler(shuffle), 2 workers",
@@ -260,13 +299,24 @@ CONFIGS: dict[str, BenchConfig] = {
                     lambda root, b: _streaming(root, b, workers=0, http=True), ("streaming", "remote")),
         BenchConfig("stream_pool_http_w2", "StreamingDataset pool over loopback HTTP (byte index), 2 workers",
                     lambda root, b: _streaming(root, b, workers=2, http=True), ("streaming", "remote")),
-        BenchConfig("stream_pool_inorder_w2", "StreamingDataset pool, frames_in_order=True, local files, 2 workers",
-                    lambda root, b: _streaming(root, b, workers=2, http=False, frames_in_order=True),
-                    ("streaming",)),
-        BenchConfig("stream_pool_http_inorder_w2",
-                    "StreamingDataset pool over loopback HTTP, frames_in_order=True, 2 workers",
-                    lambda root, b: _streaming(root, b, workers=2, http=True, frames_in_order=True),
-                    ("streaming", "remote")),
+        BenchConfig("stream_pool_http_epoch_w2",
+                    "StreamingDataset pool over loopback HTTP, 2 workers, one full epoch (bytes over the floor)",
+                    lambda root, b: _streaming(root, b, workers=2, http=True, full_epoch=True),
+                    ("streaming", "remote", "epoch")),
+        BenchConfig("stream_random_w0",
+                    "StreamingDataset before decode-ahead: frames shuffled in episodes, one decode per sample, "
+                    "0 workers", lambda root, b: _streaming(root, b, workers=0, http=False, decode_ahead=0,
+                                                            frames_in_order=False), ("streaming", "baseline")),
+        BenchConfig("stream_random_w2",
+                    "StreamingDataset before decode-ahead: frames shuffled in episodes, one decode per sample, "
+                    "2 workers", lambda root, b: _streaming(root, b, workers=2, http=False, decode_ahead=0,
+                                                            frames_in_order=False), ("streaming", "baseline")),
+        *(BenchConfig(f"stream_pool{size}_w2", f"StreamingDataset pool_size={size}, local files, 2 workers",
+                      lambda root, b, size=size: _streaming(root, b, workers=2, http=False, pool_size=size),
+                      ("streaming", "sweep")) for size in POOL_SWEEP),
+        BenchConfig("stream_ahead4_w2", "StreamingDataset decode_ahead=4, local files, 2 workers",
+                    lambda root, b: _streaming(root, b, workers=2, http=False, decode_ahead=4),
+                    ("streaming", "sweep")),
         BenchConfig("stream_datasets_w0",
                     "DatasetsPipeline (LeRobot's streaming on HF datasets), local files, 0 workers",
                     lambda root, b: _streaming(root, b, workers=0, http=False, pipeline="datasets"),

@@ -16,11 +16,59 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-__all__ = ["FIGURES", "iterate", "machine_info", "peak_rss_mb"]
+__all__ = ["FIGURES", "TreeMemory", "iterate", "machine_info", "peak_rss_mb"]
 
 # Every configuration's result carries each of these keys (None where it does not apply).
 FIGURES = ("samples_per_s", "frames_per_s", "ceiling_ratio", "bytes_over_floor", "first_batch_s",
-           "peak_rss_mb", "randomness_frac", "latency_ms", "requests_per_episode")
+           "peak_rss_mb", "peak_tree_pss_mb", "randomness_frac", "latency_ms", "requests_per_episode")
+
+
+class TreeMemory:
+    """Peak proportional set size (PSS) of this process and all its descendants, sampled by a thread.
+
+    Summing RSS over DataLoader workers double-counts the pages they share with the parent after a
+    fork; PSS splits each shared page between its users, so the sum is the memory the job takes.
+    Sampled every `interval_s` (reading smaps costs a few ms per process), so a spike shorter than
+    that can be missed."""
+
+    def __init__(self, interval_s: float = 0.25) -> None:
+        import threading
+
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-pss", daemon=True)
+
+    def sample(self) -> int:
+        import psutil
+
+        root = psutil.Process()
+        total = 0
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                total += process.memory_full_info().pss
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        self.peak_bytes = max(self.peak_bytes, total)
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def __enter__(self) -> TreeMemory:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 1e6
 
 
 def peak_rss_mb() -> float:

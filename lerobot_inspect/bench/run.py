@@ -17,16 +17,18 @@ from multiprocessing import get_context
 from typing import Any
 
 from lerobot_inspect.bench.configs import CONFIGS, SCALE_CONFIGS
-from lerobot_inspect.bench.measure import FIGURES, machine_info, peak_rss_mb
+from lerobot_inspect.bench.measure import FIGURES, TreeMemory, machine_info, peak_rss_mb
 from lerobot_inspect.errors import OptionError
 
 __all__ = ["run_bench", "run_scale", "write_json"]
 
 
 def _run_one(name: str, root: str, budget: dict[str, Any]) -> dict[str, Any]:
-    result = CONFIGS[name].run(root, budget)
+    with TreeMemory() as memory:
+        result = CONFIGS[name].run(root, budget)
     result.pop("_episodes", None)
     result["peak_rss_mb"] = peak_rss_mb()
+    result["peak_tree_pss_mb"] = memory.peak_mb
     return result
 
 
@@ -38,13 +40,18 @@ def run_bench(
     batch_size: int = 32,
     seed: int = 0,
     progress: Callable[[str], None] | None = print,
+    windows: bool = True,
 ) -> dict[str, Any]:
-    """Run the configurations one after the other, each in its own process; figures per config."""
+    """Run the configurations one after the other, each in its own process; figures per config.
+
+    `windows=True` gives the loaders training windows (`configs.bench_windows`: 4 frames per
+    sample with two cameras); each configuration's ceiling ratio is to the decode ceiling with its
+    own parallelism (one process for 0 workers, two for 2 workers) when both were run."""
     names = list(configs or CONFIGS)
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         raise OptionError(f"unknown bench configuration(s) {unknown}; choose among {list(CONFIGS)}")
-    budget = {"samples": samples, "batch_size": batch_size, "seed": seed}
+    budget = {"samples": samples, "batch_size": batch_size, "seed": seed, "windows": windows}
     results: dict[str, dict[str, Any]] = {}
     context = get_context("spawn")
     from tqdm.auto import tqdm
@@ -62,13 +69,17 @@ def run_bench(
         results[name] = raw
         if progress and "error" not in raw:
             progress(f"      {raw.get('samples_per_s') or 0:9.1f} samples/s  {raw.get('frames_per_s') or 0:9.1f} "
-                     f"frames/s  peak RSS {raw.get('peak_rss_mb', 0):.0f} MB")
-    ceiling = results.get("decode_ceiling", {}).get("frames_per_s")
+                     f"frames/s  peak tree PSS {raw.get('peak_tree_pss_mb', 0):.0f} MB")
+    ceilings = {1: results.get("decode_ceiling", {}).get("frames_per_s"),
+                2: results.get("decode_ceiling_p2", {}).get("frames_per_s")}
     for raw in results.values():
         for figure in FIGURES:
             raw.setdefault(figure, None)
+        parallel = raw.get("processes") or max(1, raw.get("workers") or 1)
+        ceiling = ceilings.get(parallel) or ceilings[1]
         if ceiling and raw.get("frames_per_s"):
             raw["ceiling_ratio"] = raw["frames_per_s"] / ceiling
+            raw["ceiling_processes"] = parallel if ceilings.get(parallel) else 1
     return {"root": str(root), "budget": budget, "machine": machine_info(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "configs": results}
 

@@ -62,7 +62,7 @@ from lerobot_inspect.loaders import pool
 from lerobot_inspect.loaders.rows import load_episode_rows, prepare_loader
 from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
 from lerobot_inspect.video.ahead import DEFAULT_DECODE_AHEAD, DecodeAhead
-from lerobot_inspect.video.reader import VideoReader
+from lerobot_inspect.video.reader import VideoReader, declared_frame_size, workers_fill_cores
 from lerobot_inspect.video.remote import VideoAccess
 from lerobot_inspect.video.source import FrameSource
 
@@ -150,9 +150,11 @@ class StreamingDataset(IterableDataset):
                                 return_uint8=return_uint8, image_transforms=image_transforms,
                                 video_reader=video_reader, video_access=video_access, decode_video=decode_video)
         self.meta, self.deltas, self.video, self.builder = inputs.meta, inputs.deltas, inputs.video, inputs.builder
+        # The builder reads frames through the decode-ahead buffer; `self.video` stays the reader.
+        self.ahead: DecodeAhead | None = None
         if self.decode_ahead and isinstance(self.video, VideoReader):
-            self.video = DecodeAhead(self.video, depth=self.decode_ahead)
-            self.builder = SampleBuilder(self.meta, deltas=self.deltas, frames=self.video,
+            self.ahead = DecodeAhead(self.video, depth=ahead_depth(self.meta, self.decode_ahead, self.pool_size))
+            self.builder = SampleBuilder(self.meta, deltas=self.deltas, frames=self.ahead,
                                          image_transforms=image_transforms)
         self.root = self.meta.root
         self.decode_video = bool(decode_video)
@@ -287,10 +289,10 @@ class StreamingDataset(IterableDataset):
         # Rows are read here, in the worker: an HTTP/s3 filesystem made before a fork refuses to run
         # in the child ("not fork-safe"), so the worker's copy of the metadata gets its own.
         self.meta.fs = for_this_process(self.meta.fs)
-        if isinstance(self.video, DecodeAhead) and info is not None:
+        if self.ahead is not None and workers_fill_cores():
             # Workers already fill the cores: a worker decoding its cameras on threads of its own only
             # adds switches between them (torch gives each worker one intra-op thread for the same reason).
-            self.video.camera_threads = 1 if num_workers >= (os.cpu_count() or 1) else 0
+            self.ahead.camera_threads = 1
         at = pool.ResumeAt(self.epoch, 0)
         if self._resume is not None and self._resume[0] == self.epoch:
             at = self._check_state(self._resume[1], num_workers=num_workers)
@@ -310,7 +312,7 @@ class StreamingDataset(IterableDataset):
         prefetched = 0  # plan.episodes[:prefetched] were handed to the prefetch hint
         rows: dict[int, EpisodeRows] = {}
         samples = plan.samples
-        ahead = self.video if isinstance(self.video, DecodeAhead) else None
+        ahead = self.ahead
         upcoming_frames = _frames_by_episode(samples[skip:]) if ahead is not None else {}
         for position in range(skip, len(samples)):
             # Everything admitted by now plus the next pool_size admissions.
@@ -338,6 +340,24 @@ class StreamingDataset(IterableDataset):
         return (f"StreamingDataset({self.root!r}, episodes={self.num_episodes}, frames={self.num_frames}, "
                 f"pool_size={self.pool_size}, shuffle={self.shuffle}, seed={self.seed}, epoch={self.epoch}, "
                 f"rank={self.rank}/{self.world_size})")
+
+
+# Decoded frames the decode-ahead buffers of one consumer may hold, in bytes (uint8 frames).
+DECODE_AHEAD_BYTES = 256 << 20
+
+
+def ahead_depth(meta: Any, decode_ahead: int, pool_size: int) -> int:
+    """`decode_ahead`, lowered so pool_size x cameras x depth frames fit in DECODE_AHEAD_BYTES (>= 2).
+
+    Memory grows with pool size times depth; a bigger pool mixes better, a deeper buffer amortises
+    decode calls. With two cameras at 320x240 pool 16 keeps depth 16; at 640x480 it gets about half."""
+    frame_bytes = 0
+    for camera in meta.video_keys:
+        size = declared_frame_size(meta, camera)
+        frame_bytes += 3 * (size[0] * size[1] if size else 640 * 480)
+    if not frame_bytes:
+        return decode_ahead
+    return max(2, min(decode_ahead, DECODE_AHEAD_BYTES // (frame_bytes * pool_size)))
 
 
 def _frames_by_episode(samples: np.ndarray) -> dict[int, np.ndarray]:

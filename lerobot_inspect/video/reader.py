@@ -7,6 +7,7 @@ episode's span, for remote roots) plugs in through `episode_source`.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +37,18 @@ from lerobot_inspect.video.decode import (
 from lerobot_inspect.video.header import read_video_header
 from lerobot_inspect.video.spans import WRONG_FRAME_CODES, SpanProblem, span_problems
 
-__all__ = ["VideoReader", "declared_frame_size"]
+__all__ = ["VideoReader", "declared_frame_size", "workers_fill_cores"]
 
 # (episode, camera) -> (cache key, opener of a decoder, optional pts table of the decoder's frames)
 EpisodeSource = Callable[[int, str], tuple[object, Callable[[], object], "np.ndarray | None"]]
+
+
+def workers_fill_cores() -> bool:
+    """True inside a DataLoader worker when there are at least as many workers as cores."""
+    from torch.utils.data import get_worker_info
+
+    info = get_worker_info()
+    return info is not None and info.num_workers >= (os.cpu_count() or 1)
 
 
 def declared_frame_size(meta: DatasetMeta, camera: str) -> tuple[int, int] | None:
@@ -215,8 +224,9 @@ class VideoReader(ProcessLocal):
         return self.check_size(frames, where)
 
     def frames_for(self, episode: int, requests: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        """Several cameras of one episode, one thread per camera (as LeRobot decodes them)."""
-        if len(requests) <= 1:
+        """Several cameras of one episode, one thread per camera (as LeRobot decodes them), except in
+        a DataLoader worker when the workers already fill the cores: threads would only take turns."""
+        if len(requests) <= 1 or workers_fill_cores():
             return {camera: self.frames(episode, camera, ts) for camera, ts in requests.items()}
         pool = self._thread_pool()
         futures = {camera: pool.submit(self.frames, episode, camera, ts) for camera, ts in requests.items()}
