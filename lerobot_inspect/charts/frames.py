@@ -81,7 +81,8 @@ def frame_offsets(parity: pd.DataFrame) -> alt.Chart:
         lambda v: "" if pd.isna(v) else f"{int(v):+d}")
     return alt.Chart(table, title="Frame received vs frame asked for").mark_rect().encode(
         # 60 sampled episode numbers of 4-5 digits do not fit side by side: keep every label that fits
-        x=alt.X("episode_index:O", title="episode", axis=alt.Axis(labelOverlap="greedy", labelSeparation=8, labelAngle=0)),
+        x=alt.X("episode_index:O", title="episode",
+                axis=alt.Axis(labelOverlap="greedy", labelSeparation=8, labelAngle=0)),
         y=alt.Y("position:N", sort=["first", "middle", "last"], title=None),
         row=alt.Row("camera:N", title=None, header=alt.Header(labelAngle=0, labelOrient="top", labelAlign="left")),
         color=alt.Color("status:N", title=None, scale=alt.Scale(
