@@ -72,8 +72,10 @@ def _():
 @app.cell
 def _(args, dataset_root, run):
     mo.stop(not (run.value or "dataset" in args), mo.md("Press **Run the audit**."))
-    report = audit_dataset(dataset_root.value)
-    mo.Html(f"<pre>{html.escape(format_report(report))}</pre>")  # dataset strings, shown as text
+    with mo.status.spinner(title="Reading metadata and MP4 headers", remove_on_exit=True):
+        report = audit_dataset(dataset_root.value)
+    # What the dataset holds; its findings are the tables below. Dataset strings, shown as text.
+    mo.Html(f"<pre>{html.escape(summary_text(report))}</pre>")
     return (report,)
 
 

@@ -69,7 +69,7 @@ def _callout_html(text: str) -> str | None:
     inner = json.loads(html.unescape(match.group(1)).replace("&#92;", "\\"))
     kind = json.loads(html.unescape(match.group(2)).replace("&#92;", "\\"))
     level = {"danger": "error", "warn": "warning"}.get(kind, "ok")
-    return f'<div class="verdict {level}">{_external_links_removed(inner)}</div>'
+    return f'<div class="verdict {level}">{_inert(_external_links_removed(inner))}</div>'
 
 
 def render_outputs(outputs: Sequence[Any]) -> list[str]:
