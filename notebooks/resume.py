@@ -88,8 +88,8 @@ def _(args, dataset_root, pipelines, pool_size, resume_episodes, resume_step, ru
     if ("pipeline" not in args and "datasets" in _run_pipelines and len(_run_pipelines) > 1
             and _meta.num_episodes > _DATASETS_MAX):
         _run_pipelines.remove("datasets")
-        _left_out = (f"the `datasets` pipeline is left out by default above {_DATASETS_MAX} episodes "
-                    f"(its reshard opens all {_meta.num_episodes} episodes before the first sample, minutes here); "
+        _left_out = (f"the `datasets` pipeline is left out by default above {_DATASETS_MAX:,} episodes "
+                    f"(its reshard opens all {_meta.num_episodes:,} episodes before the first sample, minutes here); "
                     "pass `--pipeline pool,datasets` to run it")
     _options = dict(seed=int(seed.value), pool_size=int(pool_size.value), decode_video=False, episodes=_streamed)
     _k = int(resume_step.value)
@@ -113,7 +113,7 @@ def _(args, dataset_root, pipelines, pool_size, resume_episodes, resume_step, ru
             _tables.append(step_status(_pipeline, _full, _rest, _k))
     table = pd.concat(_tables, ignore_index=True)
     verdict = "; ".join(f"{name}: {'exact' if c.exact else f'{c.repeated} repeated, {c.lost} lost'}"
-                        for name, c in comparisons.items()) + (f"; {_left_out}" if _left_out else "")
+                        for name, c in comparisons.items()) + (f"; {_left_out}".replace("`", "") if _left_out else "")
     verdict_level = "ok" if comparisons.get("pool") is None or comparisons["pool"].exact else "error"
     _over = (f"{len(_streamed)} of {_meta.num_episodes} episodes, evenly spaced" if len(_streamed) < _meta.num_episodes
              else f"all {_meta.num_episodes} episodes")
