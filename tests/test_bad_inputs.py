@@ -335,7 +335,7 @@ def null_in_action(root: Path) -> Expect:
 def nan_timestamp(root: Path) -> Expect:
     rel = corrupt.rewrite_data_column(root, 1, "timestamp",
                                       lambda ts: np.where(np.arange(len(ts)) == 3, np.float32("nan"), ts))
-    return Expect("nan-timestamp", rel, 1, loader=FrameTimestampError, loader_names=TINY_META.video_file(1, FRONT))
+    return Expect("nan-timestamp", rel, 1, loader=DatasetFormatError)
 
 
 def state_spike(root: Path) -> Expect:
@@ -379,12 +379,14 @@ def stats_json_stale(root: Path) -> Expect:
 
 
 def state_shape_mismatch(root: Path) -> Expect:
-    return Expect("feature-shape-mismatch", corrupt.edit_feature(root, "observation.state", shape=[7]))
+    return Expect("feature-shape-mismatch", corrupt.edit_feature(root, "observation.state", shape=[7]),
+                  loader=DatasetFormatError, loader_names="'observation.state' holds rows of shape [6]")
 
 
 def task_index_negative(root: Path) -> Expect:
     rel = corrupt.rewrite_data_column(root, 1, "task_index", lambda t: np.where(np.arange(len(t)) == 0, -1, t))
-    return Expect("task-index-out-of-range", rel, 1)  # loads: row -1 is the last task, as LeRobot's iloc[-1]
+    # LeRobot's iloc[-1] would return the last task for that frame, silently; the loader refuses it.
+    return Expect("task-index-out-of-range", rel, 1, loader=DatasetFormatError)
 
 
 def episode_ranges_swapped(root: Path) -> Expect:
@@ -422,7 +424,8 @@ KINDS += [
          "`null-values` (error) with the count; loader: `DatasetFormatError` naming episode and column (LeRobot: "
          "\"Could not infer dtype of NoneType\")", "fill or drop the episode's rows", null_in_action),
     Kind("NaN timestamp", "`rewrite_data_column(root, 1, 'timestamp', NaN at frame 3)`",
-         "`nan-timestamp` (error) naming the frame; loader: `FrameTimestampError` \"timestamp nan is not a number\"",
+         "`nan-timestamp` (error) naming the frame; loader: `DatasetFormatError` naming the data file, episode and "
+         "frame \"timestamp nan is not a number\" (and NaN never passes the decoder's tolerance check)",
          "recompute timestamp = frame_index / fps", nan_timestamp),
     Kind("one-frame spike in state", "`spike_value(root, 2, 'observation.state', frame=10, dim=3)` (+1e5, stats "
          "recomputed)", "`value-spike` (warning) naming episode, frame and dimension; loads",
@@ -445,14 +448,17 @@ KINDS += [
          "`stats-json-mismatch` (error) naming feature and stat; loads", "recompute meta/stats.json",
          stats_json_stale),
     Kind("info.json shape disagrees with the Parquet values", "`edit_feature(root, 'observation.state', shape=[7])`",
-         "`feature-shape-mismatch` (error) on meta/info.json naming the feature; loads with the rows' shape (6,)",
+         "`feature-shape-mismatch` (error) on meta/info.json naming the feature; loader: `DatasetFormatError` "
+         "naming the column, its rows' shape [6] and the declared [7]",
          "set the shape in meta/info.json", state_shape_mismatch),
     Kind("negative task_index", "`rewrite_data_column(root, 1, 'task_index', -1 at frame 0)`",
-         "`task-index-out-of-range` (error) naming episode and frame; loads the LAST task for that frame (as "
-         "LeRobot's `iloc[-1]`)", "set task_index to the task's row", task_index_negative),
+         "`task-index-out-of-range` (error) naming episode and frame; loader: `DatasetFormatError` naming the "
+         "data file, episode and frame (LeRobot's `iloc[-1]` returns the LAST task, silently)",
+         "set task_index to the task's row", task_index_negative),
     Kind("task_index past the tasks table", "`rewrite_data_column(root, 1, 'task_index', t + 10)`",
-         "`task-index-out-of-range` (error); loader: `DatasetFormatError` \"meta/tasks.parquet: task_index 11 is out "
-         "of range\" (tested in test_content_checks.py)", "set task_index to the task's row"),
+         "`task-index-out-of-range` (error); loader: `DatasetFormatError` naming the data file, episode and frame "
+         "\"task_index 11 is outside the tasks table\" (tested in test_content_checks.py)",
+         "set task_index to the task's row"),
     Kind("episode ranges swapped between two episodes", "`swap_episode_ranges(root, 1, 2)`",
          "`episode-ranges-swapped` (error) naming both episodes and their right ranges; loader: `DatasetFormatError` "
          "naming the data file and episode", "rewrite dataset_from/to_index from the lengths", episode_ranges_swapped),

@@ -254,8 +254,8 @@ def test_stats_json_mismatch_names_the_feature(tiny_copy):
 
 
 def test_task_index_past_the_table_is_one_finding_and_the_loader_refuses_it(tiny_copy):
-    """Row "task_index past the tasks table" of docs/bad_inputs.md (its loader error names
-    meta/tasks.parquet but not the episode, so it is tested here rather than in the catalogue)."""
+    """Row "task_index past the tasks table" of docs/bad_inputs.md: one finding, and the loader
+    refuses the frame naming the data file, the episode and the frame."""
     from lerobot_inspect import MapDataset
     from lerobot_inspect.errors import DatasetFormatError
 
@@ -265,8 +265,9 @@ def test_task_index_past_the_table_is_one_finding_and_the_loader_refuses_it(tiny
     assert finding.file.endswith(rel)
     dataset = MapDataset(tiny_copy)
     start = int(dataset.meta.dataset_from_index[1])
-    with pytest.raises(DatasetFormatError, match=r"meta/tasks\.parquet: task_index 1[0-9] is out of range"):
+    with pytest.raises(DatasetFormatError, match=r"episode 1, frame 0: task_index 1[0-9] is outside") as raised:
         dataset[start]
+    assert raised.value.file.endswith(rel) and raised.value.code == "task-index-out-of-range"
 
 
 def test_copy_is_untouched(tiny_root, tmp_path):

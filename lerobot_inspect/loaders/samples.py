@@ -67,13 +67,14 @@ class TabularFrames:
             feature = meta.features[name]
             column = table.column(name)
             if not feature.is_image and feature.dtype not in ("string", "language"):
-                _refuse_nulls(table, name, source)
+                _refuse_nulls(table, name, meta, source)
             if feature.is_image:
                 self._arrays[name] = column.combine_chunks()
             elif feature.dtype in ("string", "language"):
                 self._arrays[name] = column.to_pylist()
             else:
                 self._arrays[name] = _to_numpy(column, name, source)
+                _refuse_undeclared_shape(self._arrays[name], feature, table, source)
 
     def __len__(self) -> int:
         return self.num_rows
@@ -138,19 +139,41 @@ def _first_null_row(array: pa.Array) -> int | None:
     return None
 
 
-def _refuse_nulls(table: pa.Table, name: str, source: str) -> None:
+def _where(table: pa.Table, row: int, meta: DatasetMeta, source: str) -> tuple[int | None, int, str]:
+    """(episode, frame, data file) of a row of a data table, for errors."""
+    episode = table.column("episode_index")[row].as_py() if "episode_index" in table.column_names else None
+    frame = table.column("frame_index")[row].as_py() if "frame_index" in table.column_names else row
+    try:
+        shown = source if episode is None else meta.url(meta.data_file(int(episode)))
+    except (LookupError, ValueError, DatasetFormatError):
+        shown = source
+    return episode, frame, shown
+
+
+def _refuse_nulls(table: pa.Table, name: str, meta: DatasetMeta, source: str) -> None:
     column = table.column(name)
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     row = _first_null_row(array)
     if row is None:
         return
-    episode = table.column("episode_index")[row].as_py() if "episode_index" in table.column_names else None
-    frame = table.column("frame_index")[row].as_py() if "frame_index" in table.column_names else row
+    episode, frame, shown = _where(table, row, meta, source)
     raise DatasetFormatError(
-        f"{source}: episode {episode}: column {name!r} is null at frame {frame}; a sample cannot hold a "
+        f"{shown}: episode {episode}: column {name!r} is null at frame {frame}; a sample cannot hold a "
         "missing value. Fill or drop the episode's rows (`lerobot-inspect audit` counts the nulls per "
-        "feature and episode)", file=source, episode=episode, code="null-values",
+        "feature and episode)", file=shown, episode=episode, code="null-values",
         fix=f"fill the nulls of {name!r} or drop episode {episode}")
+
+
+def _refuse_undeclared_shape(values: np.ndarray, feature: Any, table: pa.Table, source: str) -> None:
+    """Rows must have the shape info.json declares (a (1,) feature may be stored as a scalar column)."""
+    got, declared = tuple(values.shape[1:]), tuple(int(v) for v in feature.shape)
+    if got == declared or (got in ((), (1,)) and declared in ((), (1,))) or not len(values):
+        return
+    raise DatasetFormatError(
+        f"{source}: column {feature.name!r} holds rows of shape {list(got)} but meta/info.json declares "
+        f"{list(declared)}; a model built from info.json would get the wrong width. Fix features.{feature.name}.shape "
+        "or rewrite the column", file=source, code="feature-shape-mismatch",
+        fix=f"make features.{feature.name}.shape in meta/info.json match the data")
 
 
 class EpisodeRows:
@@ -227,9 +250,20 @@ class SampleBuilder:
         episode = int(rows.episode_of_row[row])
         window_rows, pads = self.windows(rows, row)
         item: dict[str, Any] = {}
+        task_index = int(rows.task_index[row])
+        if not 0 <= task_index < len(self.meta.tasks):  # LeRobot's iloc would return the last task for -1
+            self._refuse(rows, row, f"task_index {task_index} is outside the tasks table "
+                         f"(0..{len(self.meta.tasks) - 1})", code="task-index-out-of-range",
+                         fix="rewrite task_index from meta/tasks.parquet")
         if self.cameras:
             requests = {camera: rows.timestamp[window_rows.get(camera, [row])].astype(np.float64)
                         for camera in self.cameras}
+            for camera, times in requests.items():
+                if not np.isfinite(times).all():
+                    bad = int(np.asarray(window_rows.get(camera, [row]))[~np.isfinite(times)][0])
+                    self._refuse(rows, bad, f"timestamp {rows.timestamp[bad]} is not a number, so no frame of "
+                                 f"{camera} can be chosen for it", code="nan-timestamp",
+                                 fix="recompute timestamp = frame_index / fps")
             for camera, frames in self.frames.frames_for(episode, requests).items():
                 item[camera] = frames.squeeze(0)  # as LeRobot: a single delta also gives (C, H, W)
         tabular = rows.tabular
@@ -242,5 +276,12 @@ class SampleBuilder:
             for key in self._camera_keys:
                 if key in item:
                     item[key] = self.image_transforms(item[key])
-        item["task"] = self.meta.task(int(rows.task_index[row]))
+        item["task"] = self.meta.task(task_index)
         return item
+
+    def _refuse(self, rows: EpisodeRows, row: int, what: str, *, code: str, fix: str) -> None:
+        episode = int(rows.episode_of_row[row])
+        frame = int(rows.index[row]) - int(self._ep_from[episode])
+        shown = self.meta.url(self.meta.data_file(episode))
+        raise DatasetFormatError(f"{shown}: episode {episode}, frame {frame}: {what}; {fix} (`lerobot-inspect audit` "
+                                 "lists every such row)", file=shown, episode=episode, code=code, fix=fix)
