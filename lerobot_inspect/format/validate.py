@@ -30,7 +30,6 @@ __all__ = [
     "Finding",
     "Severity",
     "check_video_file_spans",
-    "read_video_header",
     "summarize",
     "validate",
     "validate_meta",
@@ -42,7 +41,6 @@ KNOWN_DTYPES = {
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
 }
 TIMESTAMP_TOLERANCE_S = 1e-4
-HEADER_PROBE_BYTES = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -94,8 +92,8 @@ def validate(root: str | Any, *, read_video_headers: bool = True) -> list[Findin
     try:
         meta = DatasetMeta.open(root)
     except LeRobotInspectError as exc:
-        code = "unsupported-version" if "codebase_version" in str(exc) else "unreadable-meta"
-        return [Finding("error", code, str(exc), fix=_fix_from_message(str(exc)), file=_file_from_message(str(exc)))]
+        return [Finding("error", exc.code or "unreadable-meta", str(exc),
+                        fix=exc.fix or "check the file named above", file=exc.file)]
     return validate_meta(meta, read_video_headers=read_video_headers)
 
 
@@ -340,32 +338,19 @@ def _check_video_files(meta: DatasetMeta) -> list[Finding]:
     return out
 
 
-def read_video_header(meta: DatasetMeta, rel: str) -> Any:
-    """Parse one MP4's moov through meta.fs, reading only box headers and moov."""
-    from lerobot_inspect.video.mp4 import read_mp4_header
-
-    path = meta.path(rel)
-    size = int(meta.fs.size(path))
-    with meta.fs.open(path, "rb") as handle:
-        def read(start: int, stop: int) -> bytes:
-            handle.seek(start)
-            return handle.read(stop - start)
-
-        _, info = read_mp4_header(read, size, name=meta.url(rel), probe_bytes=HEADER_PROBE_BYTES)
-    return info
-
-
 def _check_video_headers(meta: DatasetMeta, *, skip_cameras: set[str | None], checked: set[str]) -> list[Finding]:
     """Each MP4's header parses, runs at the dataset fps, and holds its episodes where meta says.
 
     Adds the relative path of every file whose spans it checked to `checked`, so the metadata-only
     span check does not report the same fault a second time."""
+    from lerobot_inspect.video.header import read_video_header
+
     out: list[Finding] = []
     for camera in meta.video_keys:
         for rel, episodes in meta.episodes_in_video_file(camera).items():
             shown, first = meta.url(rel), int(episodes[0])
             try:
-                info = read_video_header(meta, rel)
+                info = read_video_header(meta.fs, meta.path(rel), name=shown)
                 track = info.video
             except FileNotFoundError:
                 continue  # _check_video_files reports it
@@ -401,67 +386,15 @@ def _check_video_headers(meta: DatasetMeta, *, skip_cameras: set[str | None], ch
 
 
 def check_video_file_spans(meta: DatasetMeta, camera: str, rel: str, episodes: np.ndarray, track: Any) -> list[Finding]:
-    """Compare each episode's [from, to) with where the MP4's frames say it must be.
+    """The span check of `video.spans` (shared with the loader) for one MP4, as findings."""
+    from lerobot_inspect.video.spans import span_problems
 
-    Episodes are concatenated in table order, so episode k starts at the frame whose display
-    position is the sum of the lengths before it; one mismatch is reported per episode."""
-    shown = meta.url(rel)
-    fps = meta.fps
-    if track.n_samples == 0:
-        return [Finding("error", "video-frames-missing", "the MP4 holds no frames",
-                        fix="re-encode the camera", file=shown, episode=int(episodes[0]), camera=camera)]
-    ticks_per_frame = float(np.median(track.duration)) if track.n_samples else 0.0
-    file_fps = track.timescale / ticks_per_frame if ticks_per_frame > 0 else 0.0
-    if abs(file_fps - fps) > 0.01 * fps:
-        return [Finding(
-            "error", "camera-fps-mismatch",
-            f"the MP4 runs at {file_fps:.3f} fps (frame duration {ticks_per_frame:.0f}/{track.timescale} s) "
-            f"but the dataset is {fps} fps; frame timestamps will not line up",
-            fix="re-encode the camera at the dataset fps", file=shown, episode=int(episodes[0]), camera=camera)]
-    order = track.display_order
-    pts_s = track.pts[order] / float(track.timescale)
-    end_s = float(track.pts[order[-1]] + track.duration[order[-1]]) / track.timescale
-    frame_starts = np.append(pts_s, end_s)  # frame_starts[n] = where frame n starts; [-1] = end of file
-    lengths = meta.lengths[episodes]
-    first_frame = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    start = meta.column(f"videos/{camera}/from_timestamp").astype(np.float64)[episodes]
-    stop = meta.column(f"videos/{camera}/to_timestamp").astype(np.float64)[episodes]
-    tolerance = TIMESTAMP_TOLERANCE_S
-    out: list[Finding] = []
-    for k, ep in enumerate(episodes.tolist()):
-        length, first = int(lengths[k]), int(first_frame[k])
-        if first + length > track.n_samples:
-            out.append(Finding(
-                "error", "video-frames-missing",
-                f"the MP4 holds {track.n_samples} frames but its episodes {episodes.tolist()[:8]} need "
-                f"{int(lengths.sum())}: episode {ep}'s frames {max(0, track.n_samples - first)}..{length - 1} "
-                "are not in the file", fix="re-encode the episode's video (the file was cut short or an "
-                "episode was dropped from it)", file=shown, episode=ep, camera=camera))
-            break
-        want_from, want_to = float(frame_starts[first]), float(frame_starts[first + length])
-        where = f"meta/episodes videos/{camera}/from_timestamp, to_timestamp of episode {ep}"
-        if abs(start[k] - want_from) > tolerance:
-            shift = (start[k] - want_from) * fps
-            out.append(Finding(
-                "error", "video-span-shifted",
-                f"from_timestamp {start[k]:.6f}s but episode {ep} starts at frame {first} of this MP4 (after "
-                f"the episodes before it), at {want_from:.6f}s: the span is shifted by {shift:+.2f} frames, so "
-                "every row would decode a neighbouring frame (within tolerance_s, silently)",
-                fix=f"set {where} to {want_from!r}, {want_to!r}", file=shown, episode=ep, camera=camera))
-        elif stop[k] < want_to - tolerance:
-            held = int(np.searchsorted(pts_s, stop[k] - tolerance, side="left")) - first
-            out.append(Finding(
-                "error", "video-shorter-than-data",
-                f"to_timestamp {stop[k]:.6f}s leaves {held} frames in the span but the episode has {length} "
-                f"rows (the frames end at {want_to:.6f}s)",
-                fix=f"set {where} to {want_from!r}, {want_to!r}", file=shown, episode=ep, camera=camera))
-        elif stop[k] > want_to + tolerance:
-            out.append(Finding(
-                "error", "video-spans-overlap",
-                f"to_timestamp {stop[k]:.6f}s runs past the episode's last frame (which ends at {want_to:.6f}s) "
-                "into the next episode's frames", fix=f"set {where} to {want_from!r}, {want_to!r}",
-                file=shown, episode=ep, camera=camera))
-    return out
+    problems = span_problems(
+        track, fps=meta.fps, camera=camera, episodes=episodes, lengths=meta.lengths[episodes],
+        from_s=meta.column(f"videos/{camera}/from_timestamp").astype(np.float64)[episodes],
+        to_s=meta.column(f"videos/{camera}/to_timestamp").astype(np.float64)[episodes])
+    return [Finding("error", p.code, p.message, fix=p.fix, file=meta.url(rel), episode=p.episode, camera=camera)
+            for p in problems]
 
 
 def _check_video_spans(meta: DatasetMeta, *, skip_files: set[str] = frozenset()) -> list[Finding]:
@@ -505,22 +438,6 @@ def _check_video_spans(meta: DatasetMeta, *, skip_files: set[str] = frozenset())
                     file=meta.url(rel), episode=ep, camera=camera,
                 ))
     return out
-
-
-def _file_from_message(message: str) -> str | None:
-    """The file an open error names: DatasetMeta's messages start with "<path>: "."""
-    head, sep, _ = message.partition(": ")
-    return head if sep and "/" in head and " " not in head.strip() else None
-
-
-def _fix_from_message(message: str) -> str:
-    if "v2" in message and "convert" in message:
-        return "convert the dataset to v3.0 with LeRobot's converter"
-    if "JSON" in message:
-        return "restore meta/info.json"
-    if "truncated or corrupt" in message:
-        return "download the file named above again; it is truncated or corrupt"
-    return "check the file named above"
 
 
 def summarize(findings: list[Finding]) -> dict[str, int]:
