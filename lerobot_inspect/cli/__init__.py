@@ -52,12 +52,17 @@ def _add_audit(subparsers: argparse._SubParsersAction) -> None:
                     "headers are read.",
         examples=["lerobot-inspect audit data_fixtures/tiny",
                   "lerobot-inspect audit data_fixtures/tiny --decode",
+                  "lerobot-inspect audit data_fixtures/tiny --decode full --json",
                   "lerobot-inspect audit http://127.0.0.1:8000/my_dataset --json"])
     parser.add_argument("root", metavar="ROOT", help="dataset root: a local path or any fsspec URL")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--decode", action="store_true",
-                        help="also decode the first, middle and last frame of every episode and camera and check "
-                             "their timestamps and that neighbouring episodes do not share frames")
+    parser.add_argument("--decode", nargs="?", const="sampled", default=None, choices=("sampled", "full"),
+                        help="also read the video. 'sampled' (the default when --decode is given alone): the "
+                             "first, middle and last frame of every episode and camera through the loader "
+                             "(timestamps, shifted spans, shared frames) plus a short sequential run per "
+                             "episode for frozen frames. 'full': every frame of every MP4 once, in order, near "
+                             "the decode ceiling (frame counts, first-frame times, frozen spans); decoded "
+                             "frames/s are reported")
     parser.set_defaults(func=commands.run_audit)
 
 

@@ -28,7 +28,7 @@ __all__ = ["index_summary", "run_audit", "run_bench", "run_demo", "run_index_bui
 def run_audit(args: argparse.Namespace) -> int:
     from lerobot_inspect.probes.audit import audit_dataset, format_report
 
-    report = audit_dataset(args.root, decode=args.decode)
+    report = audit_dataset(args.root, decode=args.decode or False)
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0 if report.ok else 1
 
