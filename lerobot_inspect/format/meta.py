@@ -642,10 +642,12 @@ def parquet_file(fs: fsspec.AbstractFileSystem, path: str, *,
     return pq.ParquetFile(_remote_source(fs, path), metadata=metadata, pre_buffer=False, **limits)
 
 
-def read_parquet(fs: fsspec.AbstractFileSystem, path: str, *, columns: list[str] | None = None) -> pa.Table:
-    """One Parquet file, with pyarrow's errors turned into a DatasetFormatError naming the file."""
+@contextlib.contextmanager
+def _parquet_errors(path: str, *, size_limit_hint: str | None = None) -> Iterator[None]:
+    """pyarrow's and the transport's errors on one Parquet file as DatasetFormatErrors naming it
+    (a network failure other than a missing file stays a FetchError)."""
     try:
-        return parquet_file(fs, path).read(columns=columns)
+        yield
     except FetchError as exc:
         if not _missing(exc):
             raise
@@ -655,9 +657,18 @@ def read_parquet(fs: fsspec.AbstractFileSystem, path: str, *, columns: list[str]
         raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete", file=path,
                                  fix="restore the missing file") from None
     except (pa.ArrowException, OSError) as exc:
+        if size_limit_hint is not None and "Exceeded size limit" in str(exc):
+            raise DatasetFormatError(f"{path}: {size_limit_hint}", file=path,
+                                     fix="restore the file or fix meta/info.json") from exc
         raise DatasetFormatError(
             f"{path}: unreadable Parquet ({exc}); the file is truncated or corrupt, restore it", file=path,
             fix="download the file named above again; it is truncated or corrupt") from exc
+
+
+def read_parquet(fs: fsspec.AbstractFileSystem, path: str, *, columns: list[str] | None = None) -> pa.Table:
+    """One Parquet file, with pyarrow's errors turned into a DatasetFormatError naming the file."""
+    with _parquet_errors(path):
+        return parquet_file(fs, path).read(columns=columns)
 
 
 def read_meta_parquet(fs: fsspec.AbstractFileSystem, path: str, *, declared: int,
@@ -698,23 +709,10 @@ def read_meta_parquet(fs: fsspec.AbstractFileSystem, path: str, *, declared: int
             )
         return parquet.read(columns=names)
 
-    try:
+    hint = (f"the footer lists more than {limit} row groups or columns (info.json declares {declared} rows); "
+            "restore the file or fix info.json")
+    with _parquet_errors(path, size_limit_hint=hint):
         return read()
-    except FetchError as exc:
-        if not _missing(exc):
-            raise
-        raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete", file=path,
-                                 fix="restore the missing file") from None
-    except FileNotFoundError:
-        raise DatasetFormatError(f"{path}: file not found; the dataset is incomplete", file=path,
-                                 fix="restore the missing file") from None
-    except (pa.ArrowException, OSError) as exc:
-        limited = "Exceeded size limit" in str(exc)
-        raise DatasetFormatError(
-            f"{path}: the footer lists more than {limit} row groups or columns (info.json declares {declared} rows)"
-            "; restore the file or fix info.json" if limited else
-            f"{path}: unreadable Parquet ({exc}); the file is truncated or corrupt, restore it",
-            file=path, fix="download the file named above again; it is truncated or corrupt") from exc
 
 
 def read_episodes(fs: fsspec.AbstractFileSystem, root_path: str, relative: list[str], *,
