@@ -19,13 +19,13 @@ from fsspec.implementations.local import LocalFileSystem
 from lerobot_inspect.errors import DatasetFormatError, FetchError, OptionError
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.format.meta import parquet_file
-from lerobot_inspect.io.ranges import reader_for
-from lerobot_inspect.loaders.parquet_footer import (
+from lerobot_inspect.io.parquet_footer import (
     CompactFooter,
     FooterFormatError,
     read_compact_footer,
     single_row_group_footer,
 )
+from lerobot_inspect.io.ranges import reader_for
 from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
 from lerobot_inspect.loaders.windows import delta_indices
 from lerobot_inspect.video.remote import VideoAccess, make_video_reader, resolve_video_access
@@ -186,7 +186,7 @@ def compact_footer(meta: DatasetMeta, rel: str) -> CompactFooter:
     """Row counts and row-group spans of a data file's footer, read once per process and dataset.
 
     Not pyarrow's FileMetaData: decoded, that takes ~100 MB for a file of 10,000 episodes, held for
-    the life of the loader (16 bytes per row group here; `loaders.parquet_footer`)."""
+    the life of the loader (16 bytes per row group here; `io.parquet_footer`)."""
     per_meta = _FOOTERS.get(id(meta))
     if per_meta is None:
         per_meta = _FOOTERS[id(meta)] = {}
