@@ -165,7 +165,7 @@ class DatasetsPipeline(IterableDataset):
         if self.num_row_groups < self.world_size:
             raise OptionError(
                 f"world_size={self.world_size} but {meta.root} has only {self.num_row_groups} episode row groups to "
-                "split; each rank needs at least one whole episode. Use fewer ranks or pipeline='pool'")
+                "split; each rank needs at least one whole episode. Use fewer ranks or StreamingDataset")
         self.epoch = 0
         self._hf: Any = None
         self._pending_state: dict[str, Any] | None = None
@@ -229,7 +229,7 @@ class DatasetsPipeline(IterableDataset):
                 f"{where}: episode {episode} arrived from `datasets` as {len(index)} rows (index "
                 f"{index[:1].tolist()}..{index[-1:].tolist()}) but meta/episodes says {length} rows from {ep_from}; "
                 "its rows span several row groups or are out of order, which this pipeline cannot window. "
-                "Use pipeline='pool', or rewrite the file with one row group per episode")
+                "Use StreamingDataset, or rewrite the file with one row group per episode")
         return _Episode(episode, EpisodeRows(table, meta, source=where))
 
     def _consumer(self) -> tuple[int, int]:
