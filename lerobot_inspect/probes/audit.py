@@ -210,15 +210,10 @@ def _file_frame_count(meta: DatasetMeta, reader: Any, camera: str, rel: str, epi
         decoder = reader.decoders.get(key, open_decoder)
     except LeRobotInspectError:
         return []  # the per-frame checks above already reported why this file does not open
+    from lerobot_inspect.probes.decode_check import frame_count_findings  # the full pass's own check
+
     count = _decoded_frame_count(decoder)
-    expected = int(meta.lengths[episodes].sum())
-    if count is None or count == expected:
-        return []
-    return [Finding(
-        "error" if count < expected else "warning", "video-frame-count",
-        f"the MP4 holds {count} frames but meta/episodes gives its episodes {episodes.tolist()[:8]} "
-        f"{expected} frames in total", fix="re-encode the file or fix the episodes' lengths and spans",
-        file=meta.url(rel), episode=int(episodes[0]), camera=camera)]
+    return [] if count is None else frame_count_findings(meta, rel, camera, episodes, count)
 
 
 def format_report(report: AuditReport) -> str:

@@ -33,7 +33,7 @@ import numpy as np
 
 from lerobot_inspect.format import DatasetMeta, Finding
 
-__all__ = ["BATCH_FRAMES", "DecodeMode", "DecodePass", "decode_pass", "frozen_spans"]
+__all__ = ["BATCH_FRAMES", "DecodeMode", "DecodePass", "decode_pass", "frame_count_findings", "frozen_spans"]
 
 DecodeMode = Literal["sampled", "full"]
 DECODE_MODES = ("sampled", "full")
@@ -118,7 +118,7 @@ def decode_pass(meta: DatasetMeta, *, mode: DecodeMode = "sampled",
                 continue
             result.files += 1
             if mode == "full":
-                result.findings.extend(_frame_count(meta, rel, camera, episodes, available))
+                result.findings.extend(frame_count_findings(meta, rel, camera, episodes, available))
             previous_last: tuple[int, np.ndarray] | None = None
             for episode in episodes.tolist():
                 length = int(lengths[episode])
@@ -197,7 +197,8 @@ def _decode_run(decoder: Any, start: int, stop: int) -> _Run:
     return _Run(np.concatenate(out) if out else np.zeros(0), first, last.copy(), first_pts)
 
 
-def _frame_count(meta: DatasetMeta, rel: str, camera: str, episodes: np.ndarray, available: int) -> list[Finding]:
+def frame_count_findings(meta: DatasetMeta, rel: str, camera: str, episodes: np.ndarray,
+                         available: int) -> list[Finding]:
     """Frames in the MP4 (its header, as the decoder reads it) vs the sum of its episodes' lengths."""
     expected = int(meta.lengths[episodes].sum())
     if available == expected:
