@@ -216,6 +216,47 @@ class _EncodeJob:
     fps: int
     gop: int
     crf: int
+    texture: bool = False
+    seed: int = 0
+
+
+# Textured frames: each camera films a zero-mean colour texture (detail at 48, 12 and 3 px) that pans
+# back and forth, plus a little sensor noise, added onto the frame code. The codec then spends bits
+# and decode time as on real footage (a flat code alone decodes several times faster), while the
+# code cells' averages stay far on their side of mid-gray (checked per episode, as always).
+TEXTURE_AMPLITUDE = 24.0  # luma units per unit of the texture's standard deviation
+TEXTURE_PAN = 64  # pixels the view travels before it turns
+SENSOR_NOISE = 1  # +/- luma, fresh every frame
+
+
+def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: int) -> np.ndarray:
+    """Unit-variance noise on a grid of `cell` pixels, bilinearly interpolated to (height, width, 3)."""
+    grid = rng.standard_normal((height // cell + 2, width // cell + 2, 3))
+    y, x = np.arange(height) / cell, np.arange(width) / cell
+    y0, x0 = y.astype(int), x.astype(int)
+    fy, fx = (y - y0)[:, None, None], (x - x0)[None, :, None]
+    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
+    bottom = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _camera_scene(camera: int, height: int, width: int, seed: int) -> np.ndarray:
+    """The texture one camera pans over: float32 (height + PAN, width + PAN, 3), zero mean."""
+    rng = np.random.default_rng([seed, camera, 0x7E])
+    h, w = height + TEXTURE_PAN, width + TEXTURE_PAN
+    scene = sum(weight * _smooth_noise(rng, h, w, cell) for cell, weight in ((48, 0.6), (12, 0.6), (3, 0.25)))
+    return (TEXTURE_AMPLITUDE * scene / scene.std()).astype(np.float32)
+
+
+def _textured(code: np.ndarray, scene: np.ndarray, *, episode: int, frame: int, seed: int, camera: int) -> np.ndarray:
+    """`code` (uint8 HWC) seen through the panning `scene` at this frame, with sensor noise."""
+    height, width = code.shape[:2]
+    travel = (episode * 17 + frame * 2) % (2 * TEXTURE_PAN)
+    dy = dx = TEXTURE_PAN - abs(travel - TEXTURE_PAN)
+    dy = (dy + episode * 5) % (TEXTURE_PAN + 1)
+    noise = np.random.default_rng([seed, camera, episode, frame]).integers(
+        -SENSOR_NOISE, SENSOR_NOISE + 1, code.shape, dtype=np.int16)
+    return np.clip(code + scene[dy:dy + height, dx:dx + width] + noise, 0, 255).astype(np.uint8)
 
 
 # SVT-AV1's fastest preset sometimes predicts a whole flat cell from the wrong neighbour at some
@@ -256,16 +297,16 @@ def _encode_episode_mp4(frames: np.ndarray, *, codec: Codec, fps: int, gop: int,
     return buffer.getvalue()
 
 
-def _codes_survive(mp4: bytes, frames: np.ndarray) -> bool:
-    """Every decoded frame's code cells sit on the same side of mid-gray as the frames encoded, so
-    `decode_frame_code` reads each frame back as itself (one vectorised pass per cell, not per frame)."""
+def _codes_survive(mp4: bytes, codes: np.ndarray) -> bool:
+    """Every decoded frame's code cells sit on the same side of mid-gray as the `codes` drawn (before
+    any texture), so `decode_frame_code` reads each frame back as itself (one vectorised pass per cell)."""
     import av
 
     with av.open(io.BytesIO(mp4)) as container:
         decoded = np.stack([f.to_ndarray(format="gray") for f in container.decode(video=0)])
-    if decoded.shape[0] != frames.shape[0]:
+    if decoded.shape[0] != codes.shape[0]:
         return False
-    original = frames[..., 0]
+    original = codes[..., 0]
     height, width = original.shape[1:]
     rows, cols = (np.arange(GRID + 1) * height) // GRID, (np.arange(GRID + 1) * width) // GRID
     threshold = (DARK + LIGHT) / 2
@@ -283,14 +324,18 @@ def _codes_survive(mp4: bytes, frames: np.ndarray) -> bool:
 
 def _run_encode_job(job: _EncodeJob) -> list[tuple[bytes, dict[str, np.ndarray]]]:
     results = []
+    scene = _camera_scene(job.camera, job.height, job.width, job.seed) if job.texture else None
     for episode, length in job.episodes:
-        frames = np.stack([encode_frame_code(FrameCode(job.camera, episode, f), job.height, job.width)
-                           for f in range(length)])
+        codes = np.stack([encode_frame_code(FrameCode(job.camera, episode, f), job.height, job.width)
+                          for f in range(length)])
+        frames = codes if scene is None else np.stack(
+            [_textured(code, scene, episode=episode, frame=f, seed=job.seed, camera=job.camera)
+             for f, code in enumerate(codes)])
         presets = AV1_PRESETS if job.codec == "av1" else AV1_PRESETS[:1]
         for preset in presets:
             mp4 = _encode_episode_mp4(frames, codec=job.codec, fps=job.fps, gop=job.gop, crf=job.crf,
                                       av1_preset=preset)
-            if _codes_survive(mp4, frames):
+            if _codes_survive(mp4, codes):
                 break
         else:
             raise ValueError(
@@ -485,6 +530,7 @@ def generate_dataset(
     state_dim: int = 6,
     action_dim: int = 6,
     image_camera: bool = False,
+    texture: bool = False,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
@@ -495,7 +541,9 @@ def generate_dataset(
     after encoding; a size whose codes do not survive is refused, never written silently.
     gop defaults to 2 for AV1 (LeRobot) and 12 for H.264 (with 2 B-frames per mini-GOP).
     episodes_per_file / episodes_per_data_file force rollover by count; left None, LeRobot's size
-    rules apply with video_files_size_in_mb / data_files_size_in_mb. Work spreads over a process pool
+    rules apply with video_files_size_in_mb / data_files_size_in_mb. `texture=True` films each code
+    through a panning colour texture with sensor noise, so decoding costs what real footage costs
+    (for benchmarks; slower to encode). Work spreads over a process pool
     when there are more than a few thousand frames to encode. `progress` (e.g. `print`) hears each
     stage and, while encoding, about every 5% of the episode-camera encodes with the time so far.
     """
@@ -546,7 +594,8 @@ def generate_dataset(
     if cams:
         batch = max(1, math.ceil(episodes * cameras / (workers * 4)))
         jobs = [_EncodeJob(cam.index, cam.height, cam.width,
-                           tuple((e, lengths[e]) for e in range(s, min(s + batch, episodes))), codec, fps, gop, crf)
+                           tuple((e, lengths[e]) for e in range(s, min(s + batch, episodes))), codec, fps, gop, crf,
+                           texture, seed)
                 for cam in cams for s in range(0, episodes, batch)]
         say = progress or (lambda _message: None)
         clock = time.perf_counter()
@@ -823,6 +872,8 @@ def fixture_parser() -> Any:
         epilog="examples:\n"
                "  python -m data_fixtures /tmp/ds --episodes 50 --cameras 2 --codec av1 --episodes-per-file 10\n"
                "  python -m data_fixtures /tmp/ds1k --episodes 1000 --cameras 2\n"
+               "  python -m data_fixtures /tmp/b320 --episodes 100 --min-length 90 --max-length 110 --width 320 "
+               "--height 240 --textured --state-dim 14 --action-dim 14   # the bench's dataset\n"
                "  python -m data_fixtures /tmp/h264 --episodes 6 --codec h264 --gop 12 --image-camera",
         formatter_class=type("Formatter", (argparse.RawDescriptionHelpFormatter,
                                            argparse.ArgumentDefaultsHelpFormatter), {}),
@@ -843,6 +894,11 @@ def fixture_parser() -> Any:
     parser.add_argument("--min-length", type=int, default=20, help="shortest episode (frames)")
     parser.add_argument("--max-length", type=int, default=40, help="longest episode (frames)")
     parser.add_argument("--image-camera", action="store_true", help="add a PNG-in-parquet image camera")
+    parser.add_argument("--textured", action="store_true",
+                        help="film the codes through a moving colour texture with sensor noise (decodes like real footage)")
+    parser.add_argument("--crf", type=int, default=30, help="encoder quality (LeRobot: 30)")
+    parser.add_argument("--state-dim", type=int, default=6, help="observation.state dimensions")
+    parser.add_argument("--action-dim", type=int, default=6, help="action dimensions")
     parser.add_argument("--chunks-size", type=int, default=1000, help="files per chunk directory")
     return parser
 
@@ -856,7 +912,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         episodes_per_file=args.episodes_per_file, episodes_per_data_file=args.episodes_per_data_file,
         width=args.width, height=args.height, fps=args.fps, seed=args.seed,
         length_range=(args.min_length, args.max_length), image_camera=args.image_camera,
-        chunks_size=args.chunks_size, progress=lambda message: print(message, flush=True),
+        chunks_size=args.chunks_size, texture=args.textured, crf=args.crf, state_dim=args.state_dim,
+        action_dim=args.action_dim, progress=lambda message: print(message, flush=True),
     )
     print(f"{path} ({time.perf_counter() - started:.1f} s)")
     return 0
