@@ -94,19 +94,29 @@ def test_seed_and_epoch_change_the_order():
     assert not np.array_equal(base, consumer_schedule(lengths, seed=0, epoch=1, **options))
 
 
-def test_draws_follow_frames_left_not_episode_count():
-    # Two episodes in the pool, 90 and 10 frames: the first sample is from the long one with p = 0.9
-    # (0.5 if draws were per episode). After 80 samples of the long one and none of the short one, 10 and
-    # 10 frames are left; so across the whole stream the short episode's frames are spread uniformly.
+def test_draws_are_stratified_one_sample_per_pool_episode_per_pool_size_samples():
+    # A 90- and a 10-frame episode in a pool of 2: each gives one sample per 2, so the short one's 10
+    # frames are spread over the first ~20 samples (independent draws weighted by frames left would
+    # spread them over all 100; unweighted ones would bunch them at random).
     lengths = np.array([90, 10])
-    first_long, short_positions = 0, []
-    for epoch in range(1500):
+    for epoch in range(200):
         samples = consumer_schedule(lengths, seed=7, epoch=epoch, n_consumers=1, consumer=0, pool_size=2,
                                     shuffle=True)
-        first_long += samples[0, 0] == 0
-        short_positions.append(np.flatnonzero(samples[:, 0] == 1).mean())
-    assert abs(first_long / 1500 - 0.9) < 0.04
-    assert abs(np.mean(short_positions) - 49.5) < 2.5  # uniform positions among 100 have mean 49.5
+        short = np.flatnonzero(samples[:, 0] == 1)
+        assert short.max() <= 21 and np.all(np.diff(short) <= 4)
+
+
+@pytest.mark.parametrize("pool_size", [8, 16, 32])
+def test_a_full_pool_puts_about_one_sample_of_each_episode_in_every_pool_size_window(pool_size):
+    # What the stratified draws are for: a batch of pool_size samples holds nearly pool_size episodes
+    # (independent draws give pool_size * (1 - (1 - 1/pool_size)**pool_size), about 0.64 of that).
+    lengths = np.random.default_rng(0).integers(90, 111, 40 * pool_size)
+    plan = consumer_plan(lengths, seed=3, epoch=0, n_consumers=1, consumer=0, pool_size=pool_size, shuffle=True)
+    steady = plan.samples[: int(plan.admitted_at[-1]), 0]  # the pool is full until the last admission
+    windows = steady[: steady.size // pool_size * pool_size].reshape(-1, pool_size)
+    assert randomness_fraction(windows) > 0.78  # 5/6 expected: a window misses an episode with p = 1/6
+    most = max(np.bincount(row).max() for row in np.unique(windows, return_inverse=True)[1].reshape(windows.shape))
+    assert most <= 3
 
 
 def test_shuffled_frames_inside_an_episode_are_a_permutation_that_varies():
@@ -222,7 +232,7 @@ def test_state_round_trip_and_refusals():
     lengths = np.array([10, 20, 30])
     run = dict(seed=3, episode_lengths=lengths, world_size=2, num_workers=2, batch_size=4, pool_size=8, shuffle=True)
     state = make_state(epoch=5, samples_seen=16, **run)
-    assert all(isinstance(v, int) for v in state.values()) and state["format"] == 1
+    assert all(isinstance(v, int) for v in state.values()) and state["format"] == 2
     assert check_state(state, **run) == ResumeAt(5, 16)
     assert check_state(make_state(epoch=5, samples_seen=60, **run), **run) == ResumeAt(6, 0)
     with pytest.raises(ResumeError, match="another dataset"):
@@ -235,8 +245,8 @@ def test_state_round_trip_and_refusals():
     assert check_state(at_boundary, **{**run, "world_size": 1, "batch_size": 8}) == ResumeAt(5, 0)
     assert check_state(make_state(epoch=1, samples_seen=4, **{**run, "num_workers": 0}),
                        **{**run, "num_workers": 1}) == ResumeAt(1, 4)
-    with pytest.raises(ResumeError, match="format"):
-        check_state({**state, "format": 2}, **run)
+    with pytest.raises(ResumeError, match="format 1 is not 2"):  # format 1 drew the pool another way
+        check_state({**state, "format": 1}, **run)
     with pytest.raises(ResumeError, match="lacks"):
         check_state({k: v for k, v in state.items() if k != "pool_size"}, **run)
 

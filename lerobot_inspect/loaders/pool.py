@@ -22,6 +22,7 @@ would collide; a fixed-position tag avoids that):
 
 from __future__ import annotations
 
+import heapq
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ __all__ = [
     "split_episodes",
 ]
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: stratified pool draws (a format-1 state would resume another order)
 _TAG_EPISODE_ORDER, _TAG_POOL_DRAWS, _TAG_FRAME_ORDER = 1, 2, 3
 
 
@@ -134,15 +135,45 @@ class ConsumerPlan:
         return self.episodes[first:first + check_int("k", k)]
 
 
-def _interleave(arrangement: np.ndarray, label: int, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Insert `count` copies of `label` at uniformly random places: a uniform arrangement stays uniform."""
-    merged_size = arrangement.size + count
-    slots = np.zeros(merged_size, dtype=bool)
-    slots[rng.choice(merged_size, size=count, replace=False, shuffle=False)] = True
-    merged = np.empty(merged_size, dtype=np.int64)
-    merged[slots] = label
-    merged[~slots] = arrangement
-    return merged
+def _stratified_arrangement(lengths_in_order: np.ndarray, pool_size: int, rng: np.random.Generator
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(episode label of each sample in emission order, admitted_at, exhausted_at) of the pool.
+
+    Every frame gets a time: an episode admitted at time t with L frames places frame k at
+    t + (k + u_k) * pool_size, u_k uniform in [0, 1), so a live episode gives exactly one sample in
+    each stretch of pool_size time at a random place in it. With the pool full, pool_size episodes
+    each give one sample per pool_size time: one sample per unit of time, and any pool_size
+    consecutive samples hold about one of each pool episode. When an episode's last frame is
+    emitted the next is admitted at that time. Samples are emitted in time order. Python work is
+    per episode (a heap of last times), numpy work per frame."""
+    m = lengths_in_order.size
+    times, owners, live = [], [], []
+    admitted_time = np.zeros(m, dtype=np.float64)
+    last_time = np.zeros(m, dtype=np.float64)
+
+    def admit(label: int, at: float) -> None:
+        count = int(lengths_in_order[label])
+        frame_times = at + (np.arange(count, dtype=np.float64) + rng.random(count)) * pool_size
+        times.append(frame_times)
+        owners.append(np.full(count, label, dtype=np.int64))
+        admitted_time[label], last_time[label] = at, frame_times[-1]
+        heapq.heappush(live, (float(frame_times[-1]), label))
+
+    for label in range(min(pool_size, m)):
+        admit(label, 0.0)
+    next_label = min(pool_size, m)
+    while live and next_label < m:
+        exhausted_time, _ = heapq.heappop(live)
+        admit(next_label, exhausted_time)
+        next_label += 1
+    time = np.concatenate(times) if times else np.empty(0, dtype=np.float64)
+    owner = np.concatenate(owners) if owners else np.empty(0, dtype=np.int64)
+    order = np.lexsort((owner, time))
+    labels = owner[order]
+    sorted_time = time[order]
+    admitted_at = np.searchsorted(sorted_time, admitted_time, side="right").astype(np.int64)
+    admitted_at[:min(pool_size, m)] = 0
+    return labels, admitted_at, np.searchsorted(sorted_time, last_time, side="right").astype(np.int64)
 
 
 def consumer_plan(
@@ -159,13 +190,13 @@ def consumer_plan(
     """The pool schedule of one consumer for one epoch.
 
     The pool holds `pool_size` admitted episodes (taken in `split_episodes` order); when one runs
-    out the next is admitted at once. With `shuffle=True` each sample comes from a pool episode
-    drawn with probability proportional to its frames *left*, so a long episode does not hog
-    the stream and every frame of the pool is equally likely next; the episode's frames come in
-    a per-episode random permutation. It is computed as the front of a uniformly random
-    arrangement of the pool's remaining frames (new episodes are interleaved at uniformly random
-    places when admitted), which has exactly that distribution and costs numpy work per
-    admission instead of a Python step per sample. With `shuffle=False` there is no randomness:
+    out the next is admitted at once. With `shuffle=True` the draws are stratified
+    (`_stratified_arrangement`): each pool episode gives one sample per `pool_size` consecutive
+    samples, at a random place among them, so a batch of B holds about min(B, pool_size) distinct
+    episodes. Independent draws (each sample from an episode picked at random) would repeat
+    episodes inside a batch: about pool_size * (1 - (1 - 1/pool_size)**B) distinct, 14 of 32 for a
+    pool of 16, and weighting them by frames left lets a newly admitted episode dominate. The
+    episode's frames come in a per-episode random permutation. With `shuffle=False` there is no randomness:
     episodes in dataset order, frames in order, oldest pool episode first, i.e. sequential
     frames whatever `pool_size` is (the pool then only sets how far ahead the loader fetches).
     `frames_in_order=True` keeps the random draws between pool episodes but emits each episode's
@@ -190,25 +221,7 @@ def consumer_plan(
                             admitted_at, ends.copy())
 
     draws = np.random.default_rng([seed, epoch, _TAG_POOL_DRAWS, n_consumers, consumer])
-    admitted_at = np.zeros(m, dtype=np.int64)
-    exhausted_at = np.zeros(m, dtype=np.int64)
-    arrangement = np.empty(0, dtype=np.int64)
-    for label in range(min(pool_size, m)):
-        arrangement = _interleave(arrangement, label, int(episode_lengths_in_order[label]), draws)
-    next_label, position, emitted = min(pool_size, m), 0, []
-    while arrangement.size:
-        labels_seen, first_from_end = np.unique(arrangement[::-1], return_index=True)
-        last = arrangement.size - 1 - first_from_end
-        cut = int(last.min())
-        emitted.append(arrangement[:cut + 1])
-        arrangement = arrangement[cut + 1:]
-        position += cut + 1
-        exhausted_at[labels_seen[int(last.argmin())]] = position
-        if next_label < m:
-            admitted_at[next_label] = position
-            arrangement = _interleave(arrangement, next_label, int(episode_lengths_in_order[next_label]), draws)
-            next_label += 1
-    labels = np.concatenate(emitted) if emitted else np.empty(0, dtype=np.int64)
+    labels, admitted_at, exhausted_at = _stratified_arrangement(episode_lengths_in_order, pool_size, draws)
     # k-th emission of an episode -> its k-th frame (in order, or in a per-episode random permutation).
     by_label = np.argsort(labels, kind="stable")
     nth = np.empty(labels.size, dtype=np.int64)

@@ -70,7 +70,7 @@ __all__ = ["Pipeline", "StreamingDataset", "open_stream", "resolve_rank"]
 
 Pipeline = Literal["pool", "datasets"]
 
-DEFAULT_POOL_SIZE = 16
+DEFAULT_POOL_SIZE = 32  # about one sample per pool episode in a batch of 32 (pool.consumer_plan)
 
 # state["num_workers"] when the saving run did not say how many DataLoader workers it used.
 UNKNOWN_NUM_WORKERS = -1
