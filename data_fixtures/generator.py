@@ -895,7 +895,8 @@ def fixture_parser() -> Any:
     parser.add_argument("--max-length", type=int, default=40, help="longest episode (frames)")
     parser.add_argument("--image-camera", action="store_true", help="add a PNG-in-parquet image camera")
     parser.add_argument("--textured", action="store_true",
-                        help="film the codes through a moving colour texture with sensor noise (decodes like real footage)")
+                        help="film the codes through a moving colour texture with sensor noise "
+                             "(decodes like real footage)")
     parser.add_argument("--crf", type=int, default=30, help="encoder quality (LeRobot: 30)")
     parser.add_argument("--state-dim", type=int, default=6, help="observation.state dimensions")
     parser.add_argument("--action-dim", type=int, default=6, help="action dimensions")
