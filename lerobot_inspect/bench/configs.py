@@ -14,7 +14,7 @@ from typing import Any
 
 from lerobot_inspect.bench.measure import iterate
 
-__all__ = ["CONFIGS", "POOL_SWEEP", "SCALE_CONFIGS", "BenchConfig", "bench_windows"]
+__all__ = ["AHEAD_SWEEP", "CONFIGS", "POOL_SWEEP", "SCALE_CONFIGS", "BenchConfig", "bench_windows"]
 
 
 @dataclass(frozen=True)
@@ -259,6 +259,10 @@ def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
         result = iterate(loader, limit=limit, count_frames=_frames_in_batch(keys),
                          episode_of=lambda b: b["episode_index"].tolist())
         result["workers"] = workers
+        if pipeline == "pool":
+            ahead = getattr(dataset, "ahead", None)
+            result.update(pool_size=dataset.pool_size, decode_ahead=ahead.depth if ahead is not None else 0,
+                          randomness_epoch=_epoch_randomness(dataset, workers, batch))
         if server is not None:
             fetched, requests = video_traffic(server)
             video = getattr(dataset, "video", None)
@@ -276,7 +280,23 @@ def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
     return result
 
 
-POOL_SWEEP = (4, 8, 32, 64)
+def _epoch_randomness(dataset: Any, workers: int, batch: int) -> float:
+    """Randomness over every full batch of the epoch, from the schedule (no decoding): the measured
+    figure covers only the batches the budget reads, before the pool's tail runs out of episodes."""
+    import numpy as np
+
+    from lerobot_inspect.loaders.pool import randomness_fraction
+
+    consumers = max(workers, 1)
+    batches = []
+    for consumer in range(consumers):
+        episodes = dataset.consumer_plan(consumer=consumer, n_consumers=consumers).samples[:, 0]
+        batches.append(episodes[: episodes.size // batch * batch].reshape(-1, batch))
+    return randomness_fraction(np.concatenate(batches))
+
+
+POOL_SWEEP = (8, 16, 24, 48, 64)
+AHEAD_SWEEP = (4, 8, 32)
 
 CONFIGS: dict[str, BenchConfig] = {
     config.name: config
@@ -314,9 +334,9 @@ CONFIGS: dict[str, BenchConfig] = {
         *(BenchConfig(f"stream_pool{size}_w2", f"StreamingDataset pool_size={size}, local files, 2 workers",
                       lambda root, b, size=size: _streaming(root, b, workers=2, http=False, pool_size=size),
                       ("streaming", "sweep")) for size in POOL_SWEEP),
-        BenchConfig("stream_ahead4_w2", "StreamingDataset decode_ahead=4, local files, 2 workers",
-                    lambda root, b: _streaming(root, b, workers=2, http=False, decode_ahead=4),
-                    ("streaming", "sweep")),
+        *(BenchConfig(f"stream_ahead{depth}_w2", f"StreamingDataset decode_ahead={depth}, local files, 2 workers",
+                      lambda root, b, depth=depth: _streaming(root, b, workers=2, http=False, decode_ahead=depth),
+                      ("streaming", "sweep")) for depth in AHEAD_SWEEP),
         BenchConfig("stream_datasets_w0",
                     "DatasetsPipeline (LeRobot's streaming on HF datasets), local files, 0 workers",
                     lambda root, b: _streaming(root, b, workers=0, http=False, pipeline="datasets"),

@@ -20,7 +20,9 @@ __all__ = ["FIGURES", "TreeMemory", "iterate", "machine_info", "peak_rss_mb"]
 
 # Every configuration's result carries each of these keys (None where it does not apply).
 FIGURES = ("samples_per_s", "frames_per_s", "ceiling_ratio", "bytes_over_floor", "first_batch_s",
-           "peak_rss_mb", "peak_tree_pss_mb", "randomness_frac", "latency_ms", "requests_per_episode")
+           "peak_rss_mb", "peak_tree_pss_mb", "randomness_frac", "randomness_epoch", "latency_ms",
+           "steady_samples_per_s", "steady_frames_per_s", "steady_ceiling_ratio",
+           "requests_per_episode")
 
 
 class TreeMemory:
@@ -91,9 +93,11 @@ def iterate(samples: Iterable[Any], *, limit: int, count_frames: Callable[[Any],
     frames = 0
     produced = 0
     episodes: list[Sequence[int]] = []
+    first_frames = 0
     for item in samples:
         arrivals.append(time.perf_counter())
         frames += count_frames(item)
+        first_frames = first_frames or frames
         if episode_of is not None:
             episodes.append(episode_of(item))
         produced += len(episodes[-1]) if episode_of is not None else 1
@@ -101,8 +105,14 @@ def iterate(samples: Iterable[Any], *, limit: int, count_frames: Callable[[Any],
             break
     elapsed = max(time.perf_counter() - start, 1e-9)
     gaps = np.diff(np.asarray([start, *arrivals]))
+    first_size = len(episodes[0]) if episode_of is not None and episodes else 1
+    steady_s = elapsed - float(gaps[0]) if len(gaps) > 1 else None
     result = {
         "samples": produced, "seconds": elapsed, "samples_per_s": produced / elapsed,
+        # After the first batch: what a training run sees once the loader is warm (the first batch
+        # has its own figure), so a short budget does not charge start-up to throughput.
+        "steady_samples_per_s": (produced - first_size) / steady_s if steady_s else None,
+        "steady_frames_per_s": (frames - first_frames) / steady_s if steady_s else None,
         "frames_per_s": frames / elapsed, "first_batch_s": float(gaps[0]) if len(gaps) else None,
         "latency_ms": {f"p{q}": float(np.percentile(gaps, q) * 1e3) for q in (50, 95, 99)} if len(gaps) else None,
     }

@@ -35,21 +35,38 @@ def _number(value: Any, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _pair(figures: dict[str, Any], whole: str, steady: str, digits: int = 0) -> str:
+    if figures.get(steady) is None:
+        return _number(figures.get(whole), digits)
+    return f"{_number(figures.get(whole), digits)} / {_number(figures.get(steady), digits)}"
+
+
+def _randomness(figures: dict[str, Any]) -> str:
+    """Measured over the batches read, then over the whole epoch from the schedule where known."""
+    read = _number(figures.get("randomness_frac"), 2)
+    epoch = figures.get("randomness_epoch")
+    return read if epoch is None else f"{read} / {_number(epoch, 2)}"
+
+
 def loader_table(report: dict[str, Any]) -> str:
     """One row per loader configuration present in `report` (a `run_bench` result)."""
     configs = report["configs"]
-    lines = ["| configuration | samples/s | frames/s | × ceiling (same parallelism) | first batch s | p95 batch ms "
-             "| peak PSS MB (process tree) | randomness | bytes / floor |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| configuration | samples/s (run / after first batch) | frames/s | × ceiling, same parallelism "
+             "(run / after first batch) | first batch s | p95 batch ms "
+             "| peak PSS MB (process tree) | randomness (read / epoch) | bytes / floor |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, label in _LOADER_ROWS:
         figures = configs.get(name)
         if figures is None or "error" in figures:
             continue
         latency = figures.get("latency_ms") or {}
         lines.append(
-            f"| {label} | {_number(figures.get('samples_per_s'))} | {_number(figures.get('frames_per_s'))} "
-            f"| {_number(figures.get('ceiling_ratio'), 2)} | {_number(figures.get('first_batch_s'), 2)} "
+            f"| {label} | {_pair(figures, 'samples_per_s', 'steady_samples_per_s')} "
+            f"| {_number(figures.get('frames_per_s'))} "
+            f"| {_pair(figures, 'ceiling_ratio', 'steady_ceiling_ratio', 2)} "
+            f"| {_number(figures.get('first_batch_s'), 2)} "
             f"| {_number(latency.get('p95'))} | {_number(figures.get('peak_tree_pss_mb'))} "
-            f"| {_number(figures.get('randomness_frac'), 2)} | {_number(figures.get('bytes_over_floor'), 3)} |")
+            f"| {_randomness(figures)} | {_number(figures.get('bytes_over_floor'), 3)} |")
     return "\n".join(lines)
 
 
@@ -58,20 +75,20 @@ def pool_trade_table(report: dict[str, Any]) -> str:
     configs = report["configs"]
     rows = []
     for name, figures in configs.items():
-        if "error" in figures:
+        swept = name.startswith(("stream_pool", "stream_ahead")) and name.endswith("_w2") and "http" not in name
+        if "error" in figures or not swept or figures.get("pool_size") is None:
             continue
-        if name.startswith("stream_pool") and name.endswith("_w2") and name[len("stream_pool"):-3].isdigit():
-            rows.append((int(name[len("stream_pool"):-3]), 16, figures))
-        elif name == "stream_pool_w2":
-            rows.append((16, 16, figures))
-        elif name.startswith("stream_ahead") and name.endswith("_w2"):
-            rows.append((16, int(name[len("stream_ahead"):-3]), figures))
+        rows.append((figures["pool_size"], figures["decode_ahead"], figures))
     if not rows:
         return ""
-    lines = ["| pool_size | decode_ahead | randomness (batch 32) | samples/s | peak PSS MB |", "|---|---|---|---|---|"]
-    for pool_size, depth, figures in sorted(rows, key=lambda row: (row[1], row[0])):
-        lines.append(f"| {pool_size} | {depth} | {_number(figures.get('randomness_frac'), 2)} "
-                     f"| {_number(figures.get('samples_per_s'))} | {_number(figures.get('peak_tree_pss_mb'))} |")
+    lines = ["| pool_size | decode_ahead (depth used) | randomness, batch 32 (read / epoch) "
+             "| samples/s (run / after first batch) "
+             "| peak PSS MB |",
+             "|---|---|---|---|---|"]
+    for pool_size, depth, figures in sorted(rows, key=lambda row: (row[0], row[1])):
+        lines.append(f"| {pool_size} | {depth} | {_randomness(figures)} "
+                     f"| {_pair(figures, 'samples_per_s', 'steady_samples_per_s')} "
+                     f"| {_number(figures.get('peak_tree_pss_mb'))} |")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -95,12 +96,18 @@ class VideoReader(ProcessLocal):
         self.episode_source = episode_source or self._whole_file_source
         self._start_process_state()
 
-    _PROCESS_FIELDS = ("_pool", "_lock")
+    _PROCESS_FIELDS = ("_pool", "_lock", "_sources")
+
+    # (episode, camera) entries `locate` keeps: a streaming pool asks about the same few dozen for
+    # thousands of samples, and working out the file, its URL and its span costs more than a decode.
+    SOURCE_CACHE_SIZE = 512
 
     def _init_process_state(self) -> None:
         # Threads do not survive a fork or a pickle: each process starts its own pool on first use.
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._sources: OrderedDict[tuple[int, str], tuple[float, object, Callable[[], object],
+                                                          np.ndarray | None, FrameRequest]] = OrderedDict()
 
     def _whole_file_source(self, episode: int, camera: str) -> tuple[object, Callable[[], object], None]:
         rel = self.meta.video_file(episode, camera)
@@ -192,16 +199,33 @@ class VideoReader(ProcessLocal):
         """(decoder, requested seconds in the file, decoder frame indices, where) for times relative to
         the episode's first frame, after the span check: what `frames` decodes, for a caller (the
         decode-ahead buffer) that decodes them itself."""
+        start_s, key, open_decoder, pts_s, where = self._source(episode, camera)
+        in_file = start_s + np.asarray(timestamps_s, dtype=np.float64)
+        decoder = self.decoders.get(key, open_decoder)
+        indices = None if pts_s is None else nearest_frames(pts_s, in_file)
+        requested, indices = frame_indices_at(decoder, in_file, where=where, frame_indices=indices)
+        return decoder, requested, indices, where
+
+    def _source(self, episode: int, camera: str) -> tuple[float, object, Callable[[], object], np.ndarray | None,
+                                                         FrameRequest]:
+        """(episode start in the file, decoder key, opener, frame pts or None, where) after the span
+        check; kept for the last SOURCE_CACHE_SIZE (episode, camera) pairs. A refusal is not kept."""
+        with self._lock:
+            entry = self._sources.get((episode, camera))
+            if entry is not None:
+                self._sources.move_to_end((episode, camera))
+                return entry
         if self.check_spans:
             self.check_episode_span(episode, camera)
         start_s, _ = self.meta.video_span_s(episode, camera)
-        in_file = start_s + np.asarray(timestamps_s, dtype=np.float64)
         key, open_decoder, pts_s = self.episode_source(episode, camera)
-        decoder = self.decoders.get(key, open_decoder)
-        indices = None if pts_s is None else nearest_frames(pts_s, in_file)
         where = FrameRequest(self.meta.url(self.meta.video_file(episode, camera)), episode, camera)
-        requested, indices = frame_indices_at(decoder, in_file, where=where, frame_indices=indices)
-        return decoder, requested, indices, where
+        entry = (start_s, key, open_decoder, pts_s, where)
+        with self._lock:
+            self._sources[(episode, camera)] = entry
+            while len(self._sources) > self.SOURCE_CACHE_SIZE:
+                self._sources.popitem(last=False)
+        return entry
 
     def check_size(self, frames: torch.Tensor, where: FrameRequest) -> torch.Tensor:
         """`frames` when they have the size info.json declares for the camera; DecodeError otherwise."""
