@@ -66,3 +66,28 @@ def test_root_as_path_or_file_url_gives_the_same_meta(tiny_root):
     a = DatasetMeta.open(tiny_root)
     b = DatasetMeta.open(Path(tiny_root).as_uri())
     assert a.episodes.equals(b.episodes) and a.tasks == b.tasks
+
+
+@pytest.mark.parametrize("over_http", [False, True])
+def test_a_meta_table_with_a_big_footer_is_read_in_slices_with_the_same_rows(monkeypatch, over_http):
+    # meta/episodes of 10,000 episodes has an 18 MB footer that pyarrow decodes into ~150 MB the process
+    # keeps; above META_COMPACT_FOOTER_BYTES the table is read a slice of row groups at a time instead.
+    # Force that path on a fixture (slices of 2 row groups) and compare with pyarrow's whole read.
+    import pyarrow.parquet as pq
+
+    from data_fixtures import cached_dataset
+    from lerobot_inspect.format import meta as meta_module
+    from lerobot_inspect.io.loopback import serve_directory
+
+    root = cached_dataset(episodes=35, length_range=(2, 4), cameras=1, width=32, height=32)  # 4 meta row groups
+    whole = DatasetMeta.open(root)
+    rel = sorted(Path(root).glob("meta/episodes/*/*.parquet"))[0]
+    assert pq.ParquetFile(rel).metadata.num_row_groups == 4
+    monkeypatch.setattr(meta_module, "META_COMPACT_FOOTER_BYTES", 0)
+    monkeypatch.setattr(meta_module, "META_ROW_GROUPS_PER_SLICE", 2)
+    if over_http:
+        with serve_directory(str(root)) as server:
+            sliced = DatasetMeta.open(server.url)
+    else:
+        sliced = DatasetMeta.open(root)
+    assert sliced.episodes.equals(whole.episodes)

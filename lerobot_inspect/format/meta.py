@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import posixpath
 import re
 import string
@@ -24,6 +25,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from lerobot_inspect.errors import DatasetFormatError, FetchError, OptionError
 from lerobot_inspect.io.fs import escape_problem, is_http, join, open_root
+from lerobot_inspect.io.parquet_footer import FooterFormatError, read_compact_footer, row_groups_footer
 from lerobot_inspect.io.ranges import reader_for
 from lerobot_inspect.io.sparse import SparseFile
 
@@ -62,6 +64,9 @@ META_MIN_CONTAINER_LIMIT = 10_000
 """Footer lists (row groups, columns) a meta Parquet file may hold whatever info.json declares."""
 META_MAX_UNCOMPRESSED_BYTES = 256 << 20
 META_MAX_COMPRESSION_RATIO = 1000
+# A meta table whose serialized footer is larger than this is read in slices of row groups.
+META_COMPACT_FOOTER_BYTES = 1 << 20
+META_ROW_GROUPS_PER_SLICE = 100
 """A meta table whose columns inflate past both bounds is a compression bomb, not metadata."""
 
 
@@ -421,6 +426,34 @@ def _attributed(file: str, fix: str) -> Iterator[None]:
         raise
 
 
+def file_size(fs: fsspec.AbstractFileSystem, path: str) -> int:
+    """Bytes in a file: the local size, or the remote size the shared RangeReader pins."""
+    if isinstance(fs, LocalFileSystem):
+        return os.path.getsize(path)
+    return int(reader_for(fs).size(path))
+
+
+def read_range(fs: fsspec.AbstractFileSystem, path: str, start: int, stop: int) -> bytes:
+    """Bytes [start, stop) of a file, all of them (a short file raises FooterFormatError)."""
+    if isinstance(fs, LocalFileSystem):
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read(stop - start)
+        if len(data) != stop - start:
+            raise FooterFormatError(f"{path} ends before byte {stop}")
+        return data
+    return bytes(reader_for(fs).read(path, start, stop))
+
+
+def footer_length(fs: fsspec.AbstractFileSystem, path: str, size: int) -> int:
+    """The serialized footer length a Parquet file's tail declares (0 when the tail is no Parquet tail:
+    pyarrow then reports the file as it would)."""
+    if size < 12:
+        return 0
+    tail = read_range(fs, path, size - 8, size)
+    return int.from_bytes(tail[:4], "little") if tail[4:] == b"PAR1" else 0
+
+
 def _remote_source(fs: fsspec.AbstractFileSystem, path: str) -> SparseFile:
     """A remote file for pyarrow: every read it makes is a range request of the shared RangeReader
     (retried, checked against the request, pinned to the file's version, counted)."""
@@ -681,18 +714,24 @@ def read_meta_parquet(fs: fsspec.AbstractFileSystem, path: str, *, declared: int
     inflate to more than 256 MiB at more than 1000x their stored size (a compression bomb).
     `columns` is a list of names or a function from the schema's names to that list."""
     limit = max(META_MIN_CONTAINER_LIMIT, 2 * max(0, declared) + 100)
+    hint = (f"the footer lists more than {limit} row groups or columns (info.json declares {declared} rows); "
+            "restore the file or fix info.json")
 
-    def read() -> pa.Table:
-        parquet = parquet_file(fs, path, thrift_string_size_limit=META_THRIFT_STRING_LIMIT,
-                               thrift_container_size_limit=limit)
-        metadata = parquet.metadata
-        if metadata.num_row_groups > max(1, metadata.num_rows):
+    def check_groups(num_row_groups: int, num_rows: int) -> None:
+        if num_row_groups > max(1, num_rows):
             raise DatasetFormatError(
-                f"{path}: {metadata.num_row_groups} row groups for {metadata.num_rows} rows; row groups without "
+                f"{path}: {num_row_groups} row groups for {num_rows} rows; row groups without "
                 "rows are not something LeRobot writes. Rewrite the table with one row group per few rows"
             )
-        names = columns(parquet.schema_arrow.names) if callable(columns) else columns
-        wanted = set(parquet.schema_arrow.names if names is None else names)
+
+    def check_inflation(stored: int, inflated: int) -> None:
+        if inflated > META_MAX_UNCOMPRESSED_BYTES and inflated > META_MAX_COMPRESSION_RATIO * max(1, stored):
+            raise DatasetFormatError(
+                f"{path}: its columns inflate from {stored} stored bytes to {inflated} bytes; no LeRobot meta table "
+                "does that (a compression bomb). Restore the file from the source"
+            )
+
+    def chunk_sizes(metadata: pq.FileMetaData, wanted: set[str]) -> tuple[int, int]:
         prefixes = tuple(f"{name}." for name in wanted)
         stored = inflated = 0
         for k in range(metadata.num_row_groups):
@@ -702,17 +741,50 @@ def read_meta_parquet(fs: fsspec.AbstractFileSystem, path: str, *, declared: int
                 if chunk.path_in_schema in wanted or chunk.path_in_schema.startswith(prefixes):
                     stored += chunk.total_compressed_size
                     inflated += chunk.total_uncompressed_size
-        if inflated > META_MAX_UNCOMPRESSED_BYTES and inflated > META_MAX_COMPRESSION_RATIO * max(1, stored):
-            raise DatasetFormatError(
-                f"{path}: its columns inflate from {stored} stored bytes to {inflated} bytes; no LeRobot meta table "
-                "does that (a compression bomb). Restore the file from the source"
-            )
+        return stored, inflated
+
+    def read() -> pa.Table:
+        size = file_size(fs, path)
+        if footer_length(fs, path, size) > META_COMPACT_FOOTER_BYTES:
+            return read_in_slices(size)
+        parquet = parquet_file(fs, path, thrift_string_size_limit=META_THRIFT_STRING_LIMIT,
+                               thrift_container_size_limit=limit)
+        metadata = parquet.metadata
+        check_groups(metadata.num_row_groups, metadata.num_rows)
+        names = columns(parquet.schema_arrow.names) if callable(columns) else columns
+        check_inflation(*chunk_sizes(metadata, set(parquet.schema_arrow.names if names is None else names)))
         return parquet.read(columns=names)
 
-    hint = (f"the footer lists more than {limit} row groups or columns (info.json declares {declared} rows); "
-            "restore the file or fix info.json")
+    def read_in_slices(size: int) -> pa.Table:
+        # pyarrow decodes a whole footer into ~8x its serialized size (150 MB for the meta/episodes of
+        # 10,000 episodes with their stats columns) and the process keeps that memory: read the row
+        # groups a slice at a time, each under a footer that lists only that slice (io.parquet_footer).
+        footer = read_compact_footer(lambda start, stop: read_range(fs, path, start, stop), size, name=path)
+        if footer.num_row_groups > limit:
+            raise DatasetFormatError(f"{path}: {hint}", file=path, fix="restore the file or fix meta/info.json")
+        check_groups(footer.num_row_groups, int(footer.row_counts.sum()))
+        names = columns(list(footer.column_names)) if callable(columns) else columns
+        wanted = set(footer.column_names if names is None else names)
+        parts, stored, inflated = [], 0, 0
+        for first in range(0, footer.num_row_groups, META_ROW_GROUPS_PER_SLICE):
+            last = min(first + META_ROW_GROUPS_PER_SLICE, footer.num_row_groups)
+            structs = read_range(fs, path, int(footer.spans[first, 0]), int(footer.spans[last - 1, 1]))
+            small = row_groups_footer(footer, structs, last - first, int(footer.row_counts[first:last].sum()))
+            more_stored, more_inflated = chunk_sizes(small, wanted)
+            stored, inflated = stored + more_stored, inflated + more_inflated
+            check_inflation(stored, inflated)
+            parts.append(parquet_file(fs, path, metadata=small).read(columns=names))
+        if parts:
+            return pa.concat_tables(parts)
+        empty = row_groups_footer(footer, b"", 0, 0).schema.to_arrow_schema().empty_table()
+        return empty if names is None else empty.select(names)
+
     with _parquet_errors(path, size_limit_hint=hint):
-        return read()
+        try:
+            return read()
+        except FooterFormatError as exc:
+            raise DatasetFormatError(f"{path}: unreadable Parquet footer ({exc}); the file is truncated or corrupt, "
+                                     "restore it", file=path, fix="download the file named above again") from exc
 
 
 def read_episodes(fs: fsspec.AbstractFileSystem, root_path: str, relative: list[str], *,

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.parquet as pq
 
-__all__ = ["CompactFooter", "FooterFormatError", "read_compact_footer", "scan_footer", "single_row_group_footer"]
+__all__ = ["CompactFooter", "FooterFormatError", "read_compact_footer", "row_groups_footer", "scan_footer",
+           "single_row_group_footer"]
 
 _STOP, _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(13)
 
@@ -30,87 +31,168 @@ class FooterFormatError(ValueError):
     """The footer bytes are not the Thrift compact struct Parquet writes."""
 
 
-class _Reader:
-    def __init__(self, data: bytes, position: int = 0) -> None:
-        self.data = data
-        self.position = position
+_MAX_DEPTH = 64
 
-    def byte(self) -> int:
-        if self.position >= len(self.data):
-            raise FooterFormatError("footer ends inside a value")
-        value = self.data[self.position]
-        self.position += 1
-        return value
 
-    def varint(self) -> int:
-        shift = result = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
-            shift += 7
-            if shift > 70:
-                raise FooterFormatError("varint longer than 10 bytes")
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, position after) of the unsigned varint at `pos`; at most 11 bytes are read."""
+    result = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 70:
+            raise FooterFormatError("varint longer than 10 bytes")
 
-    def zigzag(self) -> int:
-        value = self.varint()
-        return (value >> 1) ^ -(value & 1)
 
-    def skip(self, kind: int, depth: int = 0) -> None:
-        if depth > 64:
-            raise FooterFormatError("nesting deeper than 64")
-        if kind in (_TRUE, _FALSE):
-            return
-        if kind == _BYTE:
-            self.position += 1
-        elif kind in (_I16, _I32, _I64):
-            self.varint()
-        elif kind == _DOUBLE:
-            self.position += 8
-        elif kind == _BINARY:
-            length = self.varint()  # read before adding: `position += varint()` adds to the stale position
-            self.position += length
-        elif kind in (_LIST, _SET):
-            size, element = self.list_header()
+def _varint_end(data: bytes, pos: int) -> int:
+    """The position after the varint at `pos`, without building its value (skipped numbers)."""
+    end = pos
+    while data[end] >= 0x80:
+        end += 1
+        if end - pos > 10:
+            raise FooterFormatError("varint longer than 10 bytes")
+    return end + 1
+
+
+def _zigzag(data: bytes, pos: int) -> tuple[int, int]:
+    value, pos = _read_varint(data, pos)
+    return (value >> 1) ^ -(value & 1), pos
+
+
+def _field_header(data: bytes, pos: int, previous: int) -> tuple[int, int, int]:
+    """(field id, type, position after) of a struct field header; type _STOP ends the struct."""
+    header = data[pos]
+    kind = header & 0x0F
+    if kind == _STOP:
+        return previous, _STOP, pos + 1
+    delta = header >> 4
+    if delta:
+        return previous + delta, kind, pos + 1
+    field, pos = _zigzag(data, pos + 1)
+    return field, kind, pos
+
+
+def _list_header(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(size, element type, position after) of a list or set header."""
+    header = data[pos]
+    size = header >> 4
+    if size == 15:
+        size, pos = _read_varint(data, pos + 1)
+        return size, header & 0x0F, pos
+    return size, header & 0x0F, pos + 1
+
+
+def _skip(data: bytes, pos: int, kind: int, depth: int) -> int:
+    """The position after the value of Thrift type `kind` at `pos`, `depth` containers deep.
+
+    Module functions on locals, with structs and lists in their own functions that call each other
+    directly and the common values (varints, binaries) inlined: a 10,000-row-group footer holds
+    ~6 M values, and a method call per byte made the walk take seconds. Reading past the end raises
+    IndexError (bytes indexing), which `scan_footer` reports as FooterFormatError; values that only
+    move `pos` (binary, byte, double, bool lists) are checked against the end as they are skipped.
+    """
+    if depth > _MAX_DEPTH:
+        raise FooterFormatError(f"nesting deeper than {_MAX_DEPTH}")
+    if kind == _STRUCT:
+        return _skip_struct(data, pos, depth)
+    if kind in (_LIST, _SET):
+        return _skip_list(data, pos, depth)
+    if _TRUE <= kind <= _FALSE:  # a struct field's bool is in its header
+        return pos
+    if _I16 <= kind <= _I64:
+        return _varint_end(data, pos)
+    if kind == _BINARY:
+        length, pos = _read_varint(data, pos)
+        pos += length
+    elif kind == _BYTE:
+        pos += 1
+    elif kind == _DOUBLE:
+        pos += 8
+    elif kind == _MAP:
+        size, pos = _read_varint(data, pos)
+        if size:
+            types = data[pos]
+            pos += 1
             for _ in range(size):
-                if element in (_TRUE, _FALSE):
-                    self.position += 1
-                else:
-                    self.skip(element, depth + 1)
-        elif kind == _MAP:
-            size = self.varint()
-            if size:
-                types = self.byte()
-                for _ in range(size):
-                    self.skip(types >> 4, depth + 1)
-                    self.skip(types & 0x0F, depth + 1)
-        elif kind == _STRUCT:
-            field = 0
-            while True:
-                field, sub = self.field_header(field)
-                if sub == _STOP:
-                    break
-                self.skip(sub, depth + 1)
-        else:
-            raise FooterFormatError(f"unknown Thrift type {kind}")
-        if self.position > len(self.data):
-            raise FooterFormatError("footer ends inside a value")
+                pos = _skip(data, pos, types >> 4, depth + 1)
+                pos = _skip(data, pos, types & 0x0F, depth + 1)
+    else:
+        raise FooterFormatError(f"unknown Thrift type {kind}")
+    if pos > len(data):
+        raise FooterFormatError("footer ends inside a value")
+    return pos
 
-    def field_header(self, previous: int) -> tuple[int, int]:
-        header = self.byte()
+
+def _skip_struct(data: bytes, pos: int, depth: int) -> int:
+    """The position after the struct at `pos`; its fields are `depth + 1` deep."""
+    if depth == _MAX_DEPTH:  # any field would nest too deep
+        _, kind, pos = _field_header(data, pos, 0)
+        if kind == _STOP:
+            return pos
+        raise FooterFormatError(f"nesting deeper than {_MAX_DEPTH}")
+    while True:
+        header = data[pos]
+        pos += 1
         kind = header & 0x0F
         if kind == _STOP:
-            return previous, _STOP
-        delta = header >> 4
-        return (previous + delta if delta else self.zigzag()), kind
+            return pos
+        if header < 0x10:  # field-id delta 0: the id follows as a zigzag varint
+            pos = _varint_end(data, pos)
+        if _I16 <= kind <= _I64:
+            pos = pos + 1 if data[pos] < 0x80 else _varint_end(data, pos)
+        elif kind == _BINARY:
+            length = data[pos]
+            if length < 0x80:
+                pos += 1 + length
+            else:
+                length, pos = _read_varint(data, pos)
+                pos += length
+        elif kind == _STRUCT:
+            pos = _skip_struct(data, pos, depth + 1)
+        elif kind == _LIST:
+            pos = _skip_list(data, pos, depth + 1)
+        elif kind > _FALSE:  # bools carry their value in the field header
+            pos = _skip(data, pos, kind, depth + 1)
 
-    def list_header(self) -> tuple[int, int]:
-        header = self.byte()
-        size = header >> 4
-        if size == 15:
-            size = self.varint()
-        return size, header & 0x0F
+
+def _skip_list(data: bytes, pos: int, depth: int) -> int:
+    """The position after the list or set at `pos`; its elements are `depth + 1` deep."""
+    header = data[pos]
+    pos += 1
+    size = header >> 4
+    if size == 15:
+        size, pos = _read_varint(data, pos)
+    kind = header & 0x0F
+    if _TRUE <= kind <= _FALSE:  # in a list a bool is one byte
+        pos += size
+    elif not size:
+        return pos
+    elif depth == _MAX_DEPTH:
+        raise FooterFormatError(f"nesting deeper than {_MAX_DEPTH}")
+    elif _I16 <= kind <= _I64:
+        for _ in range(size):
+            pos = pos + 1 if data[pos] < 0x80 else _varint_end(data, pos)
+    elif kind == _BINARY:
+        for _ in range(size):
+            length = data[pos]
+            if length < 0x80:
+                pos += 1 + length
+            else:
+                length, pos = _read_varint(data, pos)
+                pos += length
+    elif kind == _STRUCT:
+        for _ in range(size):
+            pos = _skip_struct(data, pos, depth + 1)
+    else:
+        for _ in range(size):
+            pos = _skip(data, pos, kind, depth + 1)
+    if pos > len(data):
+        raise FooterFormatError("footer ends inside a value")
+    return pos
 
 
 def _varint(value: int) -> bytes:
@@ -154,41 +236,48 @@ class CompactFooter:
 def scan_footer(footer: bytes, *, footer_offset: int = 0) -> tuple[np.ndarray, np.ndarray, tuple]:
     """(row counts, row-group spans shifted by `footer_offset`, other top-level fields) of a
     serialized FileMetaData. Pure: bytes in, arrays out."""
-    reader = _Reader(footer)
+    try:
+        counts, spans, others = _scan(footer, footer_offset)
+    except IndexError:  # the walk indexes past the end of the bytes instead of checking each read
+        raise FooterFormatError("footer ends inside a value") from None
+    return (np.asarray(counts, dtype=np.int64), np.asarray(spans, dtype=np.int64).reshape(-1, 2),
+            tuple(others))
+
+
+def _scan(data: bytes, footer_offset: int) -> tuple[list[int], list[tuple[int, int]], list[tuple[int, int, bytes]]]:
     counts: list[int] = []
     spans: list[tuple[int, int]] = []
     others: list[tuple[int, int, bytes]] = []
-    field = 0
+    pos = field = 0
     while True:
-        field, kind = reader.field_header(field)
+        field, kind, pos = _field_header(data, pos, field)
         if kind == _STOP:
             break
-        start = reader.position
+        start = pos
         if field == 4 and kind == _LIST:
-            size, element = reader.list_header()
+            size, element, pos = _list_header(data, pos)
             if element != _STRUCT:
                 raise FooterFormatError("row_groups is not a list of structs")
             for _ in range(size):
-                begin = reader.position
+                begin = pos
                 rows, sub = None, 0
                 while True:
-                    sub, sub_kind = reader.field_header(sub)
+                    sub, sub_kind, pos = _field_header(data, pos, sub)
                     if sub_kind == _STOP:
                         break
                     if sub == 3 and sub_kind == _I64:
-                        rows = reader.zigzag()
+                        rows, pos = _zigzag(data, pos)
                     else:
-                        reader.skip(sub_kind)
+                        pos = _skip(data, pos, sub_kind, 0)
                 if rows is None:
                     raise FooterFormatError("a row group has no num_rows")
                 counts.append(rows)
-                spans.append((begin + footer_offset, reader.position + footer_offset))
+                spans.append((begin + footer_offset, pos + footer_offset))
         else:
-            reader.skip(kind)
+            pos = _skip(data, pos, kind, 0)
             if field != 3:
-                others.append((field, kind, bytes(footer[start:reader.position])))
-    return (np.asarray(counts, dtype=np.int64), np.asarray(spans, dtype=np.int64).reshape(-1, 2),
-            tuple(others))
+                others.append((field, kind, bytes(data[start:pos])))
+    return counts, spans, others
 
 
 MAX_FOOTER_BYTES = 512 << 20
@@ -219,6 +308,23 @@ def single_row_group_footer(footer: CompactFooter, row_group: bytes | None, num_
     groups = bytes([(1 << 4) | _STRUCT]) + row_group if row_group is not None else bytes([_STRUCT])
     fields = sorted([*footer.other_fields, (3, _I64, _varint((num_rows << 1) ^ (num_rows >> 63))),
                      (4, _LIST, groups)])
+    for field, kind, value in fields:
+        out += _field(previous, field, kind) + value
+        previous = field
+    out.append(_STOP)
+    blob = b"PAR1" + bytes(out) + struct.pack("<I", len(out)) + b"PAR1"
+    return pq.read_metadata(io.BytesIO(blob))
+
+
+def row_groups_footer(footer: CompactFooter, structs: bytes, count: int, num_rows: int) -> pq.FileMetaData:
+    """A FileMetaData holding `count` consecutive row groups, `structs` being their serialized
+    structs back to back (one read of the footer from the first's start to the last's stop), the
+    other fields as in the file: a reader of a slice of a big file decodes only that slice's footer."""
+    header = bytes([(count << 4) | _STRUCT]) if count < 15 else bytes([0xF0 | _STRUCT]) + _varint(count)
+    out = bytearray()
+    previous = 0
+    fields = sorted([*footer.other_fields, (3, _I64, _varint((num_rows << 1) ^ (num_rows >> 63))),
+                     (4, _LIST, header + structs)])
     for field, kind, value in fields:
         out += _field(previous, field, kind) + value
         previous = field

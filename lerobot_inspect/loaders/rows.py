@@ -4,7 +4,6 @@ Parquet row group (LeRobot writes one per episode), checked before use."""
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,18 +13,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from fsspec.implementations.local import LocalFileSystem
 
 from lerobot_inspect.errors import DatasetFormatError, FetchError, OptionError
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.format.meta import parquet_file
+from lerobot_inspect.format.meta import file_size, parquet_file, read_range
 from lerobot_inspect.io.parquet_footer import (
     CompactFooter,
     FooterFormatError,
     read_compact_footer,
     single_row_group_footer,
 )
-from lerobot_inspect.io.ranges import reader_for
 from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
 from lerobot_inspect.loaders.windows import delta_indices
 from lerobot_inspect.video.remote import VideoAccess, make_video_reader, resolve_video_access
@@ -200,20 +197,11 @@ def compact_footer(meta: DatasetMeta, rel: str) -> CompactFooter:
 
 
 def _file_size(meta: DatasetMeta, rel: str) -> int:
-    if isinstance(meta.fs, LocalFileSystem):
-        return os.path.getsize(meta.path(rel))
-    return int(reader_for(meta.fs).size(meta.path(rel)))
+    return file_size(meta.fs, meta.path(rel))
 
 
 def _read_range(meta: DatasetMeta, rel: str, start: int, stop: int) -> bytes:
-    if isinstance(meta.fs, LocalFileSystem):
-        with open(meta.path(rel), "rb") as handle:
-            handle.seek(start)
-            data = handle.read(stop - start)
-        if len(data) != stop - start:
-            raise FooterFormatError(f"{meta.url(rel)} ends before byte {stop}")
-        return data
-    return bytes(reader_for(meta.fs).read(meta.path(rel), start, stop))
+    return read_range(meta.fs, meta.path(rel), start, stop)
 
 
 def _refuse_inflated(meta: DatasetMeta, metadata: pq.FileMetaData, row_groups: np.ndarray, columns: list[str],

@@ -48,6 +48,7 @@ builds either from one set of options.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, get_args
@@ -59,7 +60,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from lerobot_inspect.errors import OptionError, ResumeError, check_int, check_option
 from lerobot_inspect.io.fs import for_this_process
 from lerobot_inspect.loaders import pool
-from lerobot_inspect.loaders.rows import load_episode_rows, prepare_loader
+from lerobot_inspect.loaders.rows import compact_footer, load_episode_rows, prepare_loader
 from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
 from lerobot_inspect.video.ahead import DEFAULT_DECODE_AHEAD, DecodeAhead
 from lerobot_inspect.video.reader import VideoReader, declared_frame_size, workers_fill_cores
@@ -161,6 +162,19 @@ class StreamingDataset(IterableDataset):
         # Episode positions of the schedule index this array, i.e. the selection in dataset order.
         self.selected_episodes = inputs.selected_episodes
         self.episode_lengths = self.meta.lengths[self.selected_episodes]
+        self._scan_footers()
+
+    def _scan_footers(self) -> None:
+        """Index each selected data file's footer here, once: DataLoader workers forked later inherit
+        the compact index instead of each walking a 10,000-row-group footer (seconds) before its
+        first batch. Best effort: a file that cannot be read is left to the read that names its
+        episode."""
+        selected = np.zeros(self.meta.num_episodes, dtype=bool)
+        selected[self.selected_episodes] = True
+        for rel, positions in self.meta.episodes_in_data_file().items():
+            if selected[positions].any():
+                with contextlib.suppress(Exception):  # reported, naming the episode, when its rows are read
+                    compact_footer(self.meta, rel)
 
     # ------------------------------------------------------------------ sizes
     @property
