@@ -100,3 +100,38 @@ def test_ahead_falls_back_to_direct_decoding_for_unannounced_requests(tiny_root)
     other = {camera: np.array([3 / meta.fps])}  # not the announced second sample
     assert ahead.frames_for(0, other)[camera].equal(reader.frames(0, camera, other[camera]))
     assert ahead.held_frames() == 0, "a broken plan is dropped with its buffer"
+
+
+def test_long_gop_episodes_get_decoders_of_their_own_that_only_move_forward(h264_root):
+    # GOP 12 with B-frames, 4 episodes per MP4, a pool of 3: the pool interleaves episodes of one file.
+    # A shared decoder would seek back to a keyframe and re-decode at every switch; each episode gets
+    # its own decoder, whose calls only move forward, and it is closed when the episode ends.
+    meta = DatasetMeta.open(h264_root)
+    logs = []
+    reader = VideoReader(meta)
+    source = reader.episode_source
+
+    def counted(episode, camera):
+        key, open_decoder, pts = source(episode, camera)
+
+        def opened():
+            logs.append([])
+            return CountingDecoder(open_decoder(), logs[-1])
+
+        return key, opened, pts
+
+    reader.episode_source = counted
+    fps = meta.fps
+    delta_timestamps = {camera: [-1 / fps, 0.0] for camera in meta.video_keys}
+    stream = StreamingDataset(meta, delta_timestamps=delta_timestamps, seed=1, pool_size=3, decode_ahead=4,
+                              video_reader=reader)
+    mapped = MapDataset(h264_root, delta_timestamps=delta_timestamps)
+    samples = list(stream)
+    for sample in samples:
+        assert_same_sample(sample, mapped[int(sample["index"])], f"frame {int(sample['index'])}")
+    walks = [log for log in logs if len(log) > 1]
+    assert len(logs) >= meta.num_episodes * len(meta.video_keys), "a decoder per (episode, camera)"
+    for log in walks:
+        starts = [call[0] for call in log]
+        assert starts == sorted(starts), f"a decoder went back: {starts}"
+    assert len(reader.decoders) <= 2 * len(meta.video_keys), "finished episodes' decoders are closed"

@@ -155,6 +155,9 @@ class StreamingDataset(IterableDataset):
         self.ahead: DecodeAhead | None = None
         if self.decode_ahead and isinstance(self.video, VideoReader):
             self.ahead = DecodeAhead(self.video, depth=ahead_depth(self.meta, self.decode_ahead, self.pool_size))
+            # Room for a decoder of its own per pool episode and camera (long-GOP files), plus the shared ones.
+            cache = self.video.decoders
+            cache.capacity = max(cache.capacity, 2 * self.pool_size * max(1, len(self.meta.video_keys)))
             self.builder = SampleBuilder(self.meta, deltas=self.deltas, frames=self.ahead,
                                          image_transforms=image_transforms)
         self.root = self.meta.root

@@ -137,10 +137,9 @@ class DecodeAhead(ProcessLocal):
 
     def expect(self, episode: int, requests: Sequence[Mapping[str, np.ndarray]]) -> None:
         """The next `frames_for` calls for `episode`, in order; replaces an earlier announcement."""
+        self._finish(int(episode))
         if requests:
             self._episodes[int(episode)] = _EpisodeState(list(requests))
-        else:
-            self._episodes.pop(int(episode), None)
 
     def held_frames(self) -> int:
         """Decoded frames in the buffers now (for memory accounting and tests)."""
@@ -160,7 +159,7 @@ class DecodeAhead(ProcessLocal):
         cameras = list(requests)
         same = set(cameras) == set(planned) and all(np.array_equal(requests[c], planned[c]) for c in cameras)
         if not same:  # not the announced sample: the plan no longer describes the calls
-            del self._episodes[int(episode)]
+            self._finish(int(episode))
             return self.reader.frames_for(episode, requests)
         threads = self.camera_threads or len(cameras)
         if threads > 1 and len(cameras) > 1:
@@ -170,8 +169,14 @@ class DecodeAhead(ProcessLocal):
         else:
             out = {c: self._camera_frames(state, episode, c, requests[c], use) for c in cameras}
         if state.use >= len(state.requests):
-            self._episodes.pop(int(episode), None)
+            self._finish(int(episode))
         return out
+
+    def _finish(self, episode: int) -> None:
+        state = self._episodes.pop(episode, None)
+        if state is not None:
+            for camera in state.cameras:
+                self.reader.release_episode(episode, camera)
 
     def _camera_frames(self, state: _EpisodeState, episode: int, camera: str, timestamps: np.ndarray,
                        use: int) -> torch.Tensor:
@@ -184,7 +189,7 @@ class DecodeAhead(ProcessLocal):
         buffer = state.cameras[camera]
         if buffer is None:
             return self.reader.frames(episode, camera, timestamps)
-        decoder, requested, indices, where = self.reader.locate(episode, camera, timestamps)
+        decoder, requested, indices, where = self.reader.locate(episode, camera, timestamps, episode_decoder=True)
         if not np.array_equal(indices, buffer.uses[use]):
             state.cameras[camera] = None
             return self.reader.frames(episode, camera, timestamps)

@@ -70,6 +70,11 @@ class DecoderCache(ProcessLocal):
                 self._items.popitem(last=False)
         return decoder
 
+    def discard(self, key: Hashable) -> None:
+        """Close the decoder of `key` now, if open (a finished episode's own decoder)."""
+        with self._lock:
+            self._items.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

@@ -44,6 +44,10 @@ __all__ = ["VideoReader", "declared_frame_size", "workers_fill_cores"]
 EpisodeSource = Callable[[int, str], tuple[object, Callable[[], object], "np.ndarray | None"]]
 
 
+# Mean keyframe interval above which a decode-ahead episode gets a decoder of its own (`locate`).
+LONG_GOP = 4
+
+
 def workers_fill_cores() -> bool:
     """True inside a DataLoader worker when there are at least as many workers as cores."""
     from torch.utils.data import get_worker_info
@@ -91,6 +95,7 @@ class VideoReader(ProcessLocal):
         self.check_spans = check_spans
         self.cameras: tuple[str, ...] = tuple(meta.video_keys)
         self._span_problems: dict[tuple[str, str], dict[int, SpanProblem]] = {}
+        self._long_gop: dict[tuple[str, str], bool] = {}  # (camera, file) -> keyframes further apart than LONG_GOP
         self._sizes = {camera: declared_frame_size(meta, camera) for camera in self.cameras}
         self.decoders = DecoderCache(decoder_cache_size)
         self.episode_source = episode_source or self._whole_file_source
@@ -184,6 +189,7 @@ class VideoReader(ProcessLocal):
             raise DecodeError(f"{self.meta.url(rel)}: camera {camera}, episode {episode}: {exc}",
                               file=self.meta.url(rel), episode=episode, camera=camera,
                               fix="download the file again or re-encode the camera") from exc
+        self._long_gop[(camera, rel)] = len(track.keyframe) > LONG_GOP * max(1, int(track.keyframe.sum()))
         problems: dict[int, SpanProblem] = {}
         for problem in span_problems(
                 track, fps=self.meta.fps, camera=camera, episodes=episodes, lengths=self.meta.lengths[episodes],
@@ -194,17 +200,31 @@ class VideoReader(ProcessLocal):
                     problems.setdefault(int(target), problem)
         return problems
 
-    def locate(self, episode: int, camera: str,
-               timestamps_s: Sequence[float] | np.ndarray) -> tuple[object, np.ndarray, np.ndarray, FrameRequest]:
+    def locate(self, episode: int, camera: str, timestamps_s: Sequence[float] | np.ndarray, *,
+               episode_decoder: bool = False) -> tuple[object, np.ndarray, np.ndarray, FrameRequest]:
         """(decoder, requested seconds in the file, decoder frame indices, where) for times relative to
         the episode's first frame, after the span check: what `frames` decodes, for a caller (the
-        decode-ahead buffer) that decodes them itself."""
+        decode-ahead buffer) that decodes them itself.
+
+        `episode_decoder=True` (a caller that walks one episode forward while other episodes of the
+        same file interleave) gives the episode a decoder of its own when the file's keyframes are
+        more than LONG_GOP frames apart: a shared one would seek back to a keyframe and decode up to
+        the episode's position again at every switch (GOP 30: ~15 wasted frames per call). Release
+        it with `release_episode`."""
         start_s, key, open_decoder, pts_s, where = self._source(episode, camera)
         in_file = start_s + np.asarray(timestamps_s, dtype=np.float64)
+        if episode_decoder and key[0] == "file" and self._long_gop.get((camera, key[1]), False):
+            key = (*key, episode)
         decoder = self.decoders.get(key, open_decoder)
         indices = None if pts_s is None else nearest_frames(pts_s, in_file)
         requested, indices = frame_indices_at(decoder, in_file, where=where, frame_indices=indices)
         return decoder, requested, indices, where
+
+    def release_episode(self, episode: int, camera: str) -> None:
+        """Close the episode's own decoder (`locate(..., episode_decoder=True)`), if it has one."""
+        entry = self._sources.get((episode, camera))
+        if entry is not None and entry[1][0] == "file":
+            self.decoders.discard((*entry[1], episode))
 
     def _source(self, episode: int, camera: str) -> tuple[float, object, Callable[[], object], np.ndarray | None,
                                                          FrameRequest]:
