@@ -239,6 +239,16 @@ class ByteIndex:
                 self._mappings[path] = cached
         return cached
 
+    def episode_mappings(self, entry: EpisodeBytes) -> tuple[bytes, np.ndarray]:
+        """(TorchCodec `custom_frame_mappings` JSON, seconds of each frame in pts order) of the samples
+        one (episode, camera) decoder is fed: its decoder numbers only the episode's frames, and
+        opening it parses ~100 entries instead of the whole file's (10,000: ~25 ms per open)."""
+        frames = self.file_frames(entry.path)
+        window = slice(entry.first_sample, entry.first_sample + entry.n_samples)
+        pts = frames["pts"][window]
+        mappings = frame_mappings_json(pts, frames["duration"][window], frames["keyframe"][window])
+        return mappings, np.sort(pts).astype(np.float64) / self.timescale(entry.path)
+
     def timescale(self, path: str) -> int:
         return int(self.files.column("timescale")[self._file_row[path]].as_py())
 

@@ -107,13 +107,12 @@ class ByteIndexSource(ProcessLocal):
         self._index = index
         self._start_process_state()
 
-    _PROCESS_FIELDS = ("_lock", "_checked", "_pts", "_sparse", "_waits")
+    _PROCESS_FIELDS = ("_lock", "_checked", "_sparse", "_waits")
 
     def _init_process_state(self) -> None:
         # In a forked child or a spawned worker, counters and open sparse files describe the parent.
         self._lock = threading.Lock()
         self._checked: set[str] = set()
-        self._pts: dict[str, np.ndarray] = {}
         self._sparse: weakref.WeakSet[SparseFile] = weakref.WeakSet()
         self._waits = threading.local()  # seconds this thread spent waiting for bytes
 
@@ -131,15 +130,6 @@ class ByteIndexSource(ProcessLocal):
 
     def entry(self, episode: int, camera: str) -> EpisodeBytes:
         return self.index.episode(episode, camera)
-
-    def pts_table(self, path: str) -> np.ndarray:
-        """Seconds of every frame of a file in pts order: TorchCodec's frame numbering with mappings."""
-        table = self._pts.get(path)
-        if table is None:
-            index = self.index
-            table = np.sort(index.file_frames(path)["pts"]).astype(np.float64) / index.timescale(path)
-            self._pts[path] = table
-        return table
 
     def _check_identity(self, entry: EpisodeBytes) -> None:
         """The file is the one the index was built from: same size and, where the index recorded
@@ -168,10 +158,12 @@ class ByteIndexSource(ProcessLocal):
     def __call__(self, episode: int, camera: str) -> tuple[object, Callable[[], object], np.ndarray]:
         entry = self.entry(episode, camera)
         key = ("byte_index", entry.path, entry.span_start, entry.span_stop)
-        return key, lambda: self.open_decoder(entry), self.pts_table(entry.path)
+        mappings, pts = self.index.episode_mappings(entry)
+        return key, lambda: self.open_decoder(entry, mappings), pts
 
-    def open_decoder(self, entry: EpisodeBytes) -> object:
-        """A VideoDecoder that can decode every frame of one (episode, camera) from header + span."""
+    def open_decoder(self, entry: EpisodeBytes, mappings: bytes | None = None) -> object:
+        """A VideoDecoder of one (episode, camera) from header + span. It numbers the episode's own
+        frames (`ByteIndex.episode_mappings`, pts order), so it cannot be asked for another's."""
         from torchcodec.decoders import VideoDecoder
 
         self._check_identity(entry)
@@ -181,7 +173,9 @@ class ByteIndexSource(ProcessLocal):
         sparse = SparseFile(entry.size_bytes, segments, name=self.meta.url(entry.path), gap_policy="zeros")
         self._sparse.add(sparse)
         try:
-            return VideoDecoder(sparse, custom_frame_mappings=self.index.frame_mappings(entry.path))
+            if mappings is None:
+                mappings = self.index.episode_mappings(entry)[0]
+            return VideoDecoder(sparse, custom_frame_mappings=mappings)
         except (RuntimeError, ValueError) as exc:
             raise DecodeError(
                 f"{self.meta.url(entry.path)}: FFmpeg cannot open camera {entry.camera} for episode "
