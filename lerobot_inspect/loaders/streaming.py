@@ -2,8 +2,8 @@
 
 Each consumer (one DataLoader worker of one rank) owns a disjoint set of episodes for the epoch and
 keeps `pool_size` of them admitted; every sample is drawn from the pool (with `shuffle=True`,
-proportionally to the frames each admitted episode has left), so a batch mixes many episodes while
-a consumer only ever holds the rows of a few. The schedule is integers computed by
+stratified: each admitted episode gives one sample per `pool_size` samples), so a batch mixes many
+episodes while a consumer only ever holds the rows of a few. The schedule is integers computed by
 `lerobot_inspect.loaders.pool` from (seed, epoch, rank, worker); this module is the I/O shell around it.
 
 Samples are built by the map-style dataset's `SampleBuilder` over each episode's own rows (read

@@ -221,10 +221,13 @@ class VideoReader(ProcessLocal):
         return decoder, requested, indices, where
 
     def release_episode(self, episode: int, camera: str) -> None:
-        """Close the episode's own decoder (`locate(..., episode_decoder=True)`), if it has one."""
+        """Close the episode's own decoder, if it has one: `locate(..., episode_decoder=True)` in a
+        long-GOP file, or a byte-index decoder (always one per episode, and each holds its file's
+        parsed header: megabytes for a file of thousands of episodes)."""
         entry = self._sources.get((episode, camera))
-        if entry is not None and entry[1][0] == "file":
-            self.decoders.discard((*entry[1], episode))
+        if entry is not None:
+            key = entry[1]
+            self.decoders.discard((*key, episode) if key[0] == "file" else key)
 
     def _source(self, episode: int, camera: str) -> tuple[float, object, Callable[[], object], np.ndarray | None,
                                                          FrameRequest]:
