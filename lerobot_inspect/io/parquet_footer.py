@@ -92,8 +92,9 @@ def _skip(data: bytes, pos: int, kind: int, depth: int) -> int:
     Module functions on locals, with structs and lists in their own functions that call each other
     directly and the common values (varints, binaries) inlined: a 10,000-row-group footer holds
     ~6 M values, and a method call per byte made the walk take seconds. Reading past the end raises
-    IndexError (bytes indexing), which `scan_footer` reports as FooterFormatError; values that only
-    move `pos` (binary, byte, double, bool lists) are checked against the end as they are skipped.
+    IndexError (bytes indexing), which `scan_footer` reports as FooterFormatError. A skip that only
+    moves `pos` past the end (binary, byte, double, bool list) fails at the next read or at the end
+    checks here and in `_skip_list`: the same error, at the same value, as the per-byte reader gave.
     """
     if depth > _MAX_DEPTH:
         raise FooterFormatError(f"nesting deeper than {_MAX_DEPTH}")
