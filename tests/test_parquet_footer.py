@@ -160,3 +160,11 @@ def test_long_form_field_ids_and_every_value_type_are_skipped():
                                                             (305, 11), (306, 9)]
     assert [value for _, _, value in others][2:] == [b"\x7f", b"\x00" * 8, b"\x02hi", b"\x21\x01\x00",
                                                      b"\x01\x58\x04\x01z", b"\x1c\x14\x06\x00"]
+
+
+def test_a_map_claiming_more_entries_than_bytes_is_refused_at_once():
+    # A spoiled footer whose field 5 is a bool/bool map of 2**35 entries in a few bytes used to loop
+    # (a bool in a map takes a byte; it was read as taking none): refused as soon as it is read.
+    footer = bytes([0x5B]) + bytes([0x80, 0x80, 0x80, 0x80, 0x80, 0x01]) + bytes([0x11]) + b"\x01\x01" + b"\x00"
+    with pytest.raises(FooterFormatError, match="ends inside a value"):
+        scan_footer(footer)

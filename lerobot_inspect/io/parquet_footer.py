@@ -118,9 +118,13 @@ def _skip(data: bytes, pos: int, kind: int, depth: int) -> int:
         if size:
             types = data[pos]
             pos += 1
+            if size > len(data) - pos:  # every entry takes at least a byte: refuse, do not loop on it
+                raise FooterFormatError("footer ends inside a value")
             for _ in range(size):
-                pos = _skip(data, pos, types >> 4, depth + 1)
-                pos = _skip(data, pos, types & 0x0F, depth + 1)
+                # In a map a bool key or value is a byte (unlike a struct field, whose header holds it).
+                key_kind, value_kind = types >> 4, types & 0x0F
+                pos = pos + 1 if _TRUE <= key_kind <= _FALSE else _skip(data, pos, key_kind, depth + 1)
+                pos = pos + 1 if _TRUE <= value_kind <= _FALSE else _skip(data, pos, value_kind, depth + 1)
     else:
         raise FooterFormatError(f"unknown Thrift type {kind}")
     if pos > len(data):
