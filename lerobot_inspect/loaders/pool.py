@@ -136,18 +136,20 @@ class ConsumerPlan:
 
 
 def _stratified_arrangement(lengths_in_order: np.ndarray, pool_size: int, rng: np.random.Generator
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(episode label of each sample in emission order, admitted_at, exhausted_at) of the pool.
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(episode label of each sample in emission order, its k-th emission of that episode,
+    admitted_at, exhausted_at) of the pool.
 
-    Every frame gets a time: an episode admitted at time t with L frames places frame k at
-    t + (k + u_k) * pool_size, u_k uniform in [0, 1), so a live episode gives exactly one sample in
-    each stretch of pool_size time at a random place in it. With the pool full, pool_size episodes
-    each give one sample per pool_size time: one sample per unit of time, and any pool_size
-    consecutive samples hold about one of each pool episode. When an episode's last frame is
-    emitted the next is admitted at that time. Samples are emitted in time order. Python work is
-    per episode (a heap of last times), numpy work per frame."""
+    Every frame gets a time: an episode admitted at time t with L frames places its k-th sample
+    at t + (k + u_k) * pool_size, u_k uniform in [0, 1), so a live episode gives exactly one sample
+    in each stretch of pool_size time at a random place in it. With the pool full, pool_size
+    episodes each give one sample per pool_size time: one sample per unit of time, and any
+    pool_size consecutive samples hold about one of each pool episode. When an episode's last
+    sample is emitted the next is admitted at that time. Samples are emitted in time order.
+    Python work is per episode (a heap of last times), numpy work per frame; about 40 bytes per
+    sample at the peak (10,000 episodes of 100 frames: 40 MB, transient)."""
     m = lengths_in_order.size
-    times, owners, live = [], [], []
+    times, live = [], []
     admitted_time = np.zeros(m, dtype=np.float64)
     last_time = np.zeros(m, dtype=np.float64)
 
@@ -155,7 +157,6 @@ def _stratified_arrangement(lengths_in_order: np.ndarray, pool_size: int, rng: n
         count = int(lengths_in_order[label])
         frame_times = at + (np.arange(count, dtype=np.float64) + rng.random(count)) * pool_size
         times.append(frame_times)
-        owners.append(np.full(count, label, dtype=np.int64))
         admitted_time[label], last_time[label] = at, frame_times[-1]
         heapq.heappush(live, (float(frame_times[-1]), label))
 
@@ -167,13 +168,20 @@ def _stratified_arrangement(lengths_in_order: np.ndarray, pool_size: int, rng: n
         admit(next_label, exhausted_time)
         next_label += 1
     time = np.concatenate(times) if times else np.empty(0, dtype=np.float64)
-    owner = np.concatenate(owners) if owners else np.empty(0, dtype=np.int64)
+    times.clear()  # the pieces, now copied into `time`
+    counts = lengths_in_order.astype(np.int64)
+    owner = np.repeat(np.arange(m, dtype=np.int32), counts)  # admission order is label order
     order = np.lexsort((owner, time))
     labels = owner[order]
+    del owner
+    starts = np.cumsum(counts) - counts
+    kth = (order - starts[labels]).astype(np.int32)  # a label's samples were laid out k = 0, 1, ...
     sorted_time = time[order]
+    del time, order
     admitted_at = np.searchsorted(sorted_time, admitted_time, side="right").astype(np.int64)
     admitted_at[:min(pool_size, m)] = 0
-    return labels, admitted_at, np.searchsorted(sorted_time, last_time, side="right").astype(np.int64)
+    exhausted_at = np.searchsorted(sorted_time, last_time, side="right").astype(np.int64)
+    return labels, kth, admitted_at, exhausted_at
 
 
 def consumer_plan(
@@ -221,20 +229,19 @@ def consumer_plan(
                             admitted_at, ends.copy())
 
     draws = np.random.default_rng([seed, epoch, _TAG_POOL_DRAWS, n_consumers, consumer])
-    labels, admitted_at, exhausted_at = _stratified_arrangement(episode_lengths_in_order, pool_size, draws)
+    labels, nth, admitted_at, exhausted_at = _stratified_arrangement(episode_lengths_in_order, pool_size, draws)
     # k-th emission of an episode -> its k-th frame (in order, or in a per-episode random permutation).
-    by_label = np.argsort(labels, kind="stable")
-    nth = np.empty(labels.size, dtype=np.int64)
-    nth[by_label] = np.arange(labels.size, dtype=np.int64) - offsets[labels[by_label]]
+    samples = np.empty((labels.size, 2), dtype=np.int64)
+    samples[:, 0] = episodes[labels]
     if frames_in_order:
-        return ConsumerPlan(np.column_stack([episodes[labels], nth]).reshape(-1, 2), episodes,
-                            admitted_at, exhausted_at)
+        samples[:, 1] = nth
+        return ConsumerPlan(samples, episodes, admitted_at, exhausted_at)
     keys = np.random.default_rng([seed, epoch, _TAG_FRAME_ORDER, n_consumers, consumer]).random(labels.size)
     owner = np.repeat(np.arange(m, dtype=np.int64), episode_lengths_in_order)
     permutations = np.lexsort((keys, owner)) - offsets[owner]
-    frames = permutations[offsets[labels] + nth]
-    return ConsumerPlan(np.column_stack([episodes[labels], frames]).reshape(-1, 2), episodes,
-                        admitted_at, exhausted_at)
+    del keys, owner
+    samples[:, 1] = permutations[offsets[labels] + nth]
+    return ConsumerPlan(samples, episodes, admitted_at, exhausted_at)
 
 
 def consumer_schedule(episode_lengths: np.ndarray, **options) -> np.ndarray:
