@@ -60,17 +60,28 @@ def test_in_order_windows_hold_at_most_depth_plus_window_frames(length, depth, w
     assert most <= depth + window
 
 
-def test_stream_decodes_each_frame_once_in_batches_and_matches_map(av1_multifile_root):
-    meta = DatasetMeta.open(av1_multifile_root)
-    log = []
+def reader_with_logged_decoders(meta):
+    """(a real VideoReader, logs): each decoder it opens logs the frames asked of it, one log per decoder."""
+    logs = []
     reader = VideoReader(meta)
     source = reader.episode_source
 
     def counted(episode, camera):
         key, open_decoder, pts = source(episode, camera)
-        return key, lambda: CountingDecoder(open_decoder(), log), pts
+
+        def opened():
+            logs.append([])
+            return CountingDecoder(open_decoder(), logs[-1])
+
+        return key, opened, pts
 
     reader.episode_source = counted
+    return reader, logs
+
+
+def test_stream_decodes_each_frame_once_in_batches_and_matches_map(av1_multifile_root):
+    meta = DatasetMeta.open(av1_multifile_root)
+    reader, logs = reader_with_logged_decoders(meta)
     fps = meta.fps
     delta_timestamps = {camera: [-1 / fps, 0.0] for camera in meta.video_keys}
     stream = StreamingDataset(meta, delta_timestamps=delta_timestamps, seed=3, pool_size=3, decode_ahead=4,
@@ -81,6 +92,7 @@ def test_stream_decodes_each_frame_once_in_batches_and_matches_map(av1_multifile
     assert len(samples) == int(meta.lengths.sum())
     for sample in samples:
         assert_same_sample(sample, mapped[int(sample["index"])], f"frame {int(sample['index'])}")
+    log = [call for decoder_log in logs for call in decoder_log]
     decoded = [i for call in log for i in call]
     n_files = sum(len(meta.video_files(camera)) for camera in meta.video_keys)
     assert len(decoded) == int(meta.lengths.sum()) * len(meta.video_keys), "each frame of each camera decoded once"
@@ -107,20 +119,7 @@ def test_long_gop_episodes_get_decoders_of_their_own_that_only_move_forward(h264
     # A shared decoder would seek back to a keyframe and re-decode at every switch; each episode gets
     # its own decoder, whose calls only move forward, and it is closed when the episode ends.
     meta = DatasetMeta.open(h264_root)
-    logs = []
-    reader = VideoReader(meta)
-    source = reader.episode_source
-
-    def counted(episode, camera):
-        key, open_decoder, pts = source(episode, camera)
-
-        def opened():
-            logs.append([])
-            return CountingDecoder(open_decoder(), logs[-1])
-
-        return key, opened, pts
-
-    reader.episode_source = counted
+    reader, logs = reader_with_logged_decoders(meta)
     fps = meta.fps
     delta_timestamps = {camera: [-1 / fps, 0.0] for camera in meta.video_keys}
     stream = StreamingDataset(meta, delta_timestamps=delta_timestamps, seed=1, pool_size=3, decode_ahead=4,

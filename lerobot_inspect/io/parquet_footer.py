@@ -308,17 +308,7 @@ def read_compact_footer(read: Callable[[int, int], bytes], size: int, *, name: s
 def single_row_group_footer(footer: CompactFooter, row_group: bytes | None, num_rows: int) -> pq.FileMetaData:
     """A FileMetaData holding one row group (its serialized struct; None: no row group), the other
     fields as in the file."""
-    out = bytearray()
-    previous = 0
-    groups = bytes([(1 << 4) | _STRUCT]) + row_group if row_group is not None else bytes([_STRUCT])
-    fields = sorted([*footer.other_fields, (3, _I64, _varint((num_rows << 1) ^ (num_rows >> 63))),
-                     (4, _LIST, groups)])
-    for field, kind, value in fields:
-        out += _field(previous, field, kind) + value
-        previous = field
-    out.append(_STOP)
-    blob = b"PAR1" + bytes(out) + struct.pack("<I", len(out)) + b"PAR1"
-    return pq.read_metadata(io.BytesIO(blob))
+    return row_groups_footer(footer, row_group or b"", 0 if row_group is None else 1, num_rows)
 
 
 def row_groups_footer(footer: CompactFooter, structs: bytes, count: int, num_rows: int) -> pq.FileMetaData:
