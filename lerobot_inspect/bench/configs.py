@@ -63,8 +63,10 @@ def _map_dataset(root: str, budget: dict[str, Any], *, shuffle: bool, workers: i
     loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers,
                         persistent_workers=False, multiprocessing_context="fork" if workers else None)
     keys = meta.video_keys
-    return iterate(loader, limit=budget["samples"], count_frames=_frames_in_batch(keys),
-                   episode_of=lambda b: b["episode_index"].tolist())
+    result = iterate(loader, limit=budget["samples"], count_frames=_frames_in_batch(keys),
+                     episode_of=lambda b: b["episode_index"].tolist())
+    result["workers"] = workers  # its ceiling is the one with the same parallelism
+    return result
 
 
 def _decode_files(root: str, camera_files: list[tuple[str, str]], wanted: int) -> tuple[int, float]:
