@@ -64,10 +64,12 @@ META_MIN_CONTAINER_LIMIT = 10_000
 """Footer lists (row groups, columns) a meta Parquet file may hold whatever info.json declares."""
 META_MAX_UNCOMPRESSED_BYTES = 256 << 20
 META_MAX_COMPRESSION_RATIO = 1000
-# A meta table whose serialized footer is larger than this is read in slices of row groups.
+"""A meta table whose columns inflate past both bounds is a compression bomb, not metadata."""
 META_COMPACT_FOOTER_BYTES = 1 << 20
 META_ROW_GROUPS_PER_SLICE = 100
-"""A meta table whose columns inflate past both bounds is a compression bomb, not metadata."""
+"""A meta table whose serialized footer is larger than this is read in slices of row groups."""
+PREFETCH_ROW_GROUPS_MAX_BYTES = 64 << 20
+"""Row groups of a remote Parquet file spanning more than this are read chunk by chunk instead."""
 
 
 # ---------------------------------------------------------------------- path templates
@@ -457,11 +459,12 @@ def footer_length(fs: fsspec.AbstractFileSystem, path: str, size: int) -> int:
 def _remote_source(fs: fsspec.AbstractFileSystem, path: str, held: tuple[int, int] | None = None) -> SparseFile:
     """A remote file for pyarrow: every read it makes is a range request of the shared RangeReader
     (retried, checked against the request, pinned to the file's version, counted); `held` is a
-    range fetched up front, served from memory."""
+    range fetched up front (if inside the file and at most PREFETCH_ROW_GROUPS_MAX_BYTES, whatever
+    a footer claims), served from memory."""
     reader = reader_for(fs)
     size = reader.size(path)
     segments = []
-    if held is not None and 0 <= held[0] < held[1] <= size:
+    if held is not None and 0 <= held[0] < held[1] <= min(size, held[0] + PREFETCH_ROW_GROUPS_MAX_BYTES):
         segments = [(held[0], bytes(reader.read(path, held[0], held[1])))]
     return SparseFile(size, segments, name=path, on_miss=lambda start, stop: reader.read(path, start, stop))
 
