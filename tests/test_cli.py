@@ -36,8 +36,16 @@ def test_help_shows_defaults():
     assert "(default: 8)" in _help("index", "build")  # --threads
     assert "(default: 2000)" in _help("bench")  # --samples
     report = _help("report")
-    assert "mixing 4, resume 3" in report, "each notebook's own pool_size default is listed"
+    assert "mixing 32, resume 3" in report, "each notebook's own pool_size default is listed"
     assert "(default: 900" in report  # --timeout
+
+
+def test_the_mixing_page_defaults_to_the_library_default_loader():
+    from lerobot_inspect.loaders.streaming import DEFAULT_POOL_SIZE
+    from lerobot_inspect.report.knobs import KNOBS
+
+    knobs = {knob.name: knob.defaults for knob in KNOBS}
+    assert knobs["pool_size"]["mixing"] == DEFAULT_POOL_SIZE and knobs["batch_size"]["mixing"] == 32
 
 
 def test_report_options_come_from_the_notebooks_knob_table():

@@ -61,13 +61,17 @@ KNOBS: tuple[Knob, ...] = (
     Knob("seed", int, "shuffle and sampling seed", {"frames": 0, "mixing": 0, "resume": 0, "fetches": 0}),
     Knob("pipeline", str, "streaming pipeline: pool or datasets (resume takes a comma-separated list)",
          {"frames": "pool", "mixing": "pool", "resume": "pool,datasets"}),
-    Knob("pool_size", int, "streaming episode pool size", {"mixing": 4, "resume": 3}),
-    Knob("batch_size", int, "batch size", {"mixing": 8}),
+    # The mixing page shows the library's default loader (StreamingDataset pool_size=32, batch 32;
+    # test_cli pins the two together) next to LeRobot's default reservoir (1000 frames); the resume
+    # page only needs a pool, so a small one keeps it quick.
+    Knob("pool_size", int, "streaming episode pool size", {"mixing": 32, "resume": 3}),
+    Knob("batch_size", int, "batch size", {"mixing": 32}),
     Knob("workers", int, "DataLoader workers", {"mixing": 0}),
     Knob("world_size", int, "simulated ranks (the page shows rank 0)", {"mixing": 1}),
     Knob("batches", int, "batches to draw (auto: enough for about 8 turnovers of the episode pool, "
          "32 to 1,000 batches)", {"mixing": None}),
-    Knob("buffer_size", int, "LeRobot reservoir buffer (frames) the mixing page compares with", {"mixing": 64}),
+    Knob("buffer_size", int, "LeRobot reservoir buffer (frames) the mixing page compares with "
+         "(LeRobot's default: 1000)", {"mixing": 1000}),
     Knob("resume_step", int, "samples before the stream is stopped and resumed", {"resume": 40}),
     Knob("resume_episodes", int, "episodes the resume page streams, evenly spaced (all when fewer)",
          {"resume": 200}),
