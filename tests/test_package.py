@@ -16,7 +16,7 @@ PACKAGE = Path(lerobot_inspect.__file__).parent
 RANKS = {
     "errors": 0, "_resources": 0,
     "loaders.windows": 1, "loaders.pool": 1, "loaders.sampler": 1,
-    "video.mp4": 1, "video.spans": 1, "video.header": 1, "video.source": 1, "video.codec_info": 1,
+    "video.mp4": 1, "video.mp4_write": 1, "video.spans": 1, "video.header": 1, "video.source": 1, "video.codec_info": 1,
     # The byte transport (opener and guarded join, range reads, sparse files, counters, fork
     # safety) knows nothing of LeRobot, so the layout code below it can read through it.
     "io.fs": 1, "io.ranges": 1, "io.sparse": 1, "io.counters": 1, "io._forks": 1, "io.parquet_footer": 1,
