@@ -1,17 +1,17 @@
 """Remote video at the cost of the episodes a loader touches: MP4 header + one episode's byte span.
 
 Opening a remote MP4 the usual way costs a scan (`seek_mode="exact"`) or a stream of read-ahead
-blocks across a 200 MB file. With the byte index, a decoder for (episode, camera) is a TorchCodec
-`VideoDecoder` over a `SparseFile` that holds the file's header ranges and the episode's span,
-both fetched through a `ByteCache` (so headers are fetched once per file and prefetched spans are
-waiting when the loader arrives), with `custom_frame_mappings` from the index so TorchCodec never
-scans. Frames are picked by nearest pts from the index's pts table.
+blocks across a 200 MB file. With the byte index, a decoder for (episode, camera) reads the file's
+header ranges and the episode's span, both fetched through a `ByteCache` (so headers are fetched
+once per file and prefetched spans are waiting when the loader arrives), with
+`custom_frame_mappings` from the index so TorchCodec never scans. Frames are picked by nearest pts
+from the index's pts table.
 
-FFmpeg reads in fixed blocks (64 KiB through TorchCodec's file-like adapter) and walks through
-short gaps by reading rather than seeking, so the sparse file runs with `gap_policy="zeros"`: bytes
-the decoder's read-ahead pulls from outside the held ranges read as zeros (counted, never
-fetched), while a read that lands in a gap after a seek, which is a request for bytes the index
-did not promise, raises FetchError.
+The decoder is not handed the file's own moov: FFmpeg's mov demuxer indexes every sample it lists
+(~9 MB per open decoder for a 10,000-episode file, and a streaming pool keeps dozens open). It gets
+a small MP4 written for the episode (`video.mp4_write`): the file's codec description (taken once
+per file and process from the cached header bytes) and the episode's samples, followed by the span
+bytes as cached, so its memory follows the episode and its frames keep their pts.
 
 `make_video_reader` picks the access path: the whole-file decoder for local roots (LeRobot's
 behaviour and the fastest there), the byte index for every other fsspec root; it loads the index
@@ -20,6 +20,8 @@ behaviour and the fastest there), the byte index for every other fsspec root; it
 
 from __future__ import annotations
 
+import io
+import os
 import threading
 import time
 import weakref
@@ -30,16 +32,16 @@ import numpy as np
 import torch
 from fsspec.implementations.local import LocalFileSystem
 
-from lerobot_inspect.errors import DecodeError, IndexStaleError, check_option
+from lerobot_inspect.errors import DecodeError, IndexStaleError, Mp4ParseError, OptionError, check_option
 from lerobot_inspect.format import DatasetMeta
 from lerobot_inspect.io._forks import ProcessLocal
 from lerobot_inspect.io.byte_cache import ByteCache
 from lerobot_inspect.io.ranges import RangeReader
-from lerobot_inspect.io.sparse import SparseFile
 from lerobot_inspect.video.byte_index import ByteIndex, EpisodeBytes
 from lerobot_inspect.video.decode import DEFAULT_DECODER_CACHE_SIZE
 from lerobot_inspect.video.index_io import DEFAULT_PROBE_BYTES, load_or_build_index
 from lerobot_inspect.video.mp4 import VideoTrack
+from lerobot_inspect.video.mp4_write import TrackTemplate, episode_mp4_header, track_template
 from lerobot_inspect.video.reader import VideoReader
 
 __all__ = [
@@ -107,13 +109,14 @@ class ByteIndexSource(ProcessLocal):
         self._index = index
         self._start_process_state()
 
-    _PROCESS_FIELDS = ("_lock", "_checked", "_sparse", "_waits")
+    _PROCESS_FIELDS = ("_lock", "_checked", "_templates", "_files", "_waits")
 
     def _init_process_state(self) -> None:
-        # In a forked child or a spawned worker, counters and open sparse files describe the parent.
+        # In a forked child or a spawned worker, counters and open files describe the parent.
         self._lock = threading.Lock()
         self._checked: set[str] = set()
-        self._sparse: weakref.WeakSet[SparseFile] = weakref.WeakSet()
+        self._templates: dict[str, TrackTemplate] = {}  # per video file: its codec description
+        self._files: weakref.WeakSet[_EpisodeFile] = weakref.WeakSet()
         self._waits = threading.local()  # seconds this thread spent waiting for bytes
 
     # ---- index ----------------------------------------------------------------------------------
@@ -162,26 +165,46 @@ class ByteIndexSource(ProcessLocal):
         return key, lambda: self.open_decoder(entry, mappings), pts
 
     def open_decoder(self, entry: EpisodeBytes, mappings: bytes | None = None) -> object:
-        """A VideoDecoder of one (episode, camera) from header + span. It numbers the episode's own
-        frames (`ByteIndex.episode_mappings`, pts order), so it cannot be asked for another's."""
+        """A VideoDecoder of one (episode, camera) over the episode's own small MP4 (see the module
+        docstring). It numbers the episode's own frames (`ByteIndex.episode_mappings`, pts order),
+        so it cannot be asked for another's, and reports the pts the whole file would."""
         from torchcodec.decoders import VideoDecoder
 
         self._check_identity(entry)
         began = time.perf_counter()
-        segments = [(start, self.cache.get(path, start, stop)) for path, start, stop in self._keys(entry)]
+        # The header ranges go through the cache on every open, as the span does: a hit once the
+        # file was touched, and what the fetch probe counts. Only the first open parses them.
+        *header, (_, span) = [(start, self.cache.get(path, start, stop)) for path, start, stop in self._keys(entry)]
         self._waits.seconds = getattr(self._waits, "seconds", 0.0) + time.perf_counter() - began
-        sparse = SparseFile(entry.size_bytes, segments, name=self.meta.url(entry.path), gap_policy="zeros")
-        self._sparse.add(sparse)
+        name = self.meta.url(entry.path)
         try:
+            prefix = self._episode_header(entry, header, name)
             if mappings is None:
                 mappings = self.index.episode_mappings(entry)[0]
-            return VideoDecoder(sparse, custom_frame_mappings=mappings)
-        except (RuntimeError, ValueError) as exc:
+            file = _EpisodeFile(prefix, span, name=name)
+            decoder = VideoDecoder(file, custom_frame_mappings=mappings)
+        except (Mp4ParseError, RuntimeError, ValueError) as exc:
             raise DecodeError(
-                f"{self.meta.url(entry.path)}: FFmpeg cannot open camera {entry.camera} for episode "
+                f"{name}: FFmpeg cannot open camera {entry.camera} for episode "
                 f"{entry.episode_index} from its header and bytes [{entry.span_start}, {entry.span_stop}): "
                 f"{exc}. Rebuild the index (`lerobot-inspect index build {self.meta.root}`) or check the file"
             ) from exc
+        self._files.add(file)
+        return decoder
+
+    def _episode_header(self, entry: EpisodeBytes, header: list[tuple[int, bytes]], name: str) -> bytes:
+        """The episode MP4's header (ftyp + moov + mdat header; the span follows it). The file's
+        template is parsed from its header bytes on the first open in this process, then kept."""
+        template = self._templates.get(entry.path)
+        if template is None:
+            template = track_template(header, file_size=entry.size_bytes, name=name)
+            self._templates[entry.path] = template
+        frames = self.index.file_frames(entry.path)
+        window = slice(entry.first_sample, entry.first_sample + entry.n_samples)
+        return episode_mp4_header(
+            template, pts=frames["pts"][window], dts=frames["dts"][window], duration=frames["duration"][window],
+            keyframe=frames["keyframe"][window], offset=frames["offset"][window], size=frames["size"][window],
+            span_start=entry.span_start, span_stop=entry.span_stop, name=name)
 
     # ---- prefetch and stats ---------------------------------------------------------------------
     def prefetch(self, episodes: Iterable[int], cameras: Iterable[str] | None = None) -> None:
@@ -199,18 +222,71 @@ class ByteIndexSource(ProcessLocal):
         return seconds
 
     def stats(self) -> dict[str, Any]:
-        """Cache counters, range-reader counters and the zero bytes served to FFmpeg's read-ahead
-        (summed over the decoders still open in this process)."""
-        live = list(self._sparse)
+        """Cache counters, range-reader counters and the decoders still open in this process, with
+        the bytes of the episode MP4 headers written for them."""
+        live = list(self._files)
         return {
             "cache": self.cache.snapshot(),
             "reader": self.reader.snapshot(),
-            "sparse": {
+            "episode_files": {
                 "live_decoders": len(live),
-                "zero_filled_bytes": sum(s.zero_filled_bytes for s in live),
-                "zero_filled_reads": sum(s.zero_filled_reads for s in live),
+                "header_bytes": sum(f.header_bytes for f in live),
             },
         }
+
+
+class _EpisodeFile(io.RawIOBase):
+    """One episode's MP4 as the read-only file TorchCodec reads: the written header, then the span
+    bytes in place (the cache's own object, not copied into one buffer), with no gaps. Reads past
+    the end return b"", as a real file's do."""
+
+    def __init__(self, header: bytes, span: bytes, *, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.header_bytes = len(header)
+        self._header = memoryview(header)
+        self._span = memoryview(span)
+        self._size = len(header) + len(span)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._check_open()
+        bases = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}
+        if whence not in bases:
+            raise OptionError(f"whence={whence!r}; choose 0 (start), 1 (current) or 2 (end)")
+        position = bases[whence] + offset
+        if position < 0:
+            raise OptionError(f"seek to {position} in the episode file of {self.name}; positions start at 0")
+        self._position = position
+        return position
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        self._check_open()
+        out = memoryview(buffer).cast("B")
+        wanted = max(0, min(len(out), self._size - self._position))
+        done = 0
+        while done < wanted:
+            at = self._position + done
+            part, base = (self._header, 0) if at < len(self._header) else (self._span, len(self._header))
+            take = min(wanted - done, base + len(part) - at)
+            out[done : done + take] = part[at - base : at - base + take]
+            done += take
+        self._position += wanted
+        return wanted
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"I/O operation on the closed episode file of {self.name}")
 
 
 class ByteIndexVideoReader(VideoReader):
