@@ -1,10 +1,11 @@
 """Inspect, load and debug LeRobot v3 datasets: map-style and streaming loaders, an MP4 byte index,
 an audit, and the probes behind the notebooks.
 
-The public API is `__all__`: the datasets, the sampler, metadata and validation, the error tree's
-usual catches, and the report entry point. Everything else lives in subpackages (`loaders`,
-`video`, `io`, `format`, `probes`, `charts`, `report`) and may change without notice. Names load on
-first use, so `import lerobot_inspect` (and the CLI's `--help`) does not import torch.
+The public API is `__all__`: the datasets, the sampler, `ring_collate` (batches out of DataLoader
+workers), metadata and validation, the error tree's usual catches, and the report entry point.
+Everything else lives in subpackages (`loaders`, `video`, `io`, `format`, `probes`, `charts`,
+`report`) and may change without notice. Names load on first use, so `import lerobot_inspect`
+(and the CLI's `--help`) does not import torch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ _EXPORTS = {
     "StreamingDataset": "lerobot_inspect.loaders.streaming",
     "DatasetsPipeline": "lerobot_inspect.loaders.datasets_pipeline",
     "EpisodeAwareSampler": "lerobot_inspect.loaders.sampler",
+    "ring_collate": "lerobot_inspect.loaders.collate",
     "DatasetMeta": "lerobot_inspect.format.meta",
     "Finding": "lerobot_inspect.format.validate",
     "validate": "lerobot_inspect.format.validate",
@@ -47,6 +49,7 @@ __all__ = [
     "StreamingDataset",
     "__version__",
     "build_report",
+    "ring_collate",
     "validate",
 ]
 
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
     )
     from lerobot_inspect.format.meta import DatasetMeta
     from lerobot_inspect.format.validate import Finding, validate
+    from lerobot_inspect.loaders.collate import ring_collate
     from lerobot_inspect.loaders.datasets_pipeline import DatasetsPipeline
     from lerobot_inspect.loaders.map_dataset import MapDataset
     from lerobot_inspect.loaders.sampler import EpisodeAwareSampler

@@ -15,7 +15,7 @@ PACKAGE = Path(lerobot_inspect.__file__).parent
 # Lower numbers are lower layers (DESIGN.md); a module may import only from its rank or below.
 RANKS = {
     "errors": 0, "_resources": 0,
-    "loaders.windows": 1, "loaders.pool": 1, "loaders.sampler": 1,
+    "loaders.windows": 1, "loaders.pool": 1, "loaders.sampler": 1, "loaders.collate": 1,
     "video.mp4": 1, "video.mp4_write": 1, "video.spans": 1, "video.header": 1, "video.source": 1, "video.codec_info": 1,
     # The byte transport (opener and guarded join, range reads, sparse files, counters, fork
     # safety) knows nothing of LeRobot, so the layout code below it can read through it.
@@ -52,7 +52,7 @@ def package_modules() -> list[tuple[str, Path]]:
 
 
 PUBLIC_API = {
-    "MapDataset", "StreamingDataset", "DatasetsPipeline", "EpisodeAwareSampler",
+    "MapDataset", "StreamingDataset", "DatasetsPipeline", "EpisodeAwareSampler", "ring_collate",
     "DatasetMeta", "Finding", "validate", "build_report",
     "LeRobotInspectError", "OptionError", "DatasetFormatError", "DecodeError", "FetchError", "ResumeError",
 }

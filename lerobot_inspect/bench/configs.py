@@ -46,10 +46,12 @@ def bench_windows(meta: Any, budget: dict[str, Any]) -> dict[str, list[float]] |
 
 
 # ---------------------------------------------------------------------- configurations
-def _map_dataset(root: str, budget: dict[str, Any], *, shuffle: bool, workers: int) -> dict[str, Any]:
+def _map_dataset(root: str, budget: dict[str, Any], *, shuffle: bool, workers: int,
+                 ring: bool = False) -> dict[str, Any]:
     from torch.utils.data import DataLoader
 
     from lerobot_inspect.format import DatasetMeta
+    from lerobot_inspect.loaders.collate import ring_collate
     from lerobot_inspect.loaders.map_dataset import MapDataset
     from lerobot_inspect.loaders.sampler import EpisodeAwareSampler
 
@@ -61,7 +63,8 @@ def _map_dataset(root: str, budget: dict[str, Any], *, shuffle: bool, workers: i
     # The config runs in a spawned process, whose children would be spawned too (a fresh torch import
     # per worker, seconds on this machine); a training job on Linux forks its workers, so do that.
     loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers,
-                        persistent_workers=False, multiprocessing_context="fork" if workers else None)
+                        persistent_workers=False, multiprocessing_context="fork" if workers else None,
+                        collate_fn=ring_collate if ring else None)
     keys = meta.video_keys
     result = iterate(loader, limit=budget["samples"], count_frames=_frames_in_batch(keys),
                      episode_of=lambda b: b["episode_index"].tolist())
@@ -230,8 +233,8 @@ def _remote_episodes_http(root: str, budget: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
-               pipeline: str = "pool", full_epoch: bool = False, **pool_options: Any) -> dict[str, Any]:
+def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool, pipeline: str = "pool",
+               full_epoch: bool = False, ring: bool = False, **pool_options: Any) -> dict[str, Any]:
     """StreamingDataset in a DataLoader, on the local root or over a loopback HTTP server started here.
 
     Over HTTP the bytes and GET requests for MP4s are counted at the server; the floor is the union
@@ -243,6 +246,7 @@ def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
 
     from lerobot_inspect.format import DatasetMeta
     from lerobot_inspect.io.loopback import serve_directory
+    from lerobot_inspect.loaders.collate import ring_collate
     from lerobot_inspect.loaders.streaming import open_stream
     from lerobot_inspect.probes.fetches import byte_floor, video_traffic
 
@@ -255,7 +259,8 @@ def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool,
         if server is not None:
             server.reset_stats()
         loader = DataLoader(dataset, batch_size=batch, num_workers=workers,
-                            multiprocessing_context="fork" if workers else None)
+                            multiprocessing_context="fork" if workers else None,
+                            collate_fn=ring_collate if ring else None)
         keys = meta.video_keys
         limit = int(meta.lengths.sum()) if full_epoch else budget["samples"]
         result = iterate(loader, limit=limit, count_frames=_frames_in_batch(keys),
@@ -311,12 +316,19 @@ CONFIGS: dict[str, BenchConfig] = {
                     lambda root, b: _map_dataset(root, b, shuffle=True, workers=0), ("map",)),
         BenchConfig("map_shuffled_w2", "MapDataset + EpisodeAwareSampler(shuffle), 2 workers",
                     lambda root, b: _map_dataset(root, b, shuffle=True, workers=2), ("map",)),
+        BenchConfig("map_shuffled_ring_w2", "MapDataset + EpisodeAwareSampler(shuffle), 2 workers, "
+                    "collate_fn=ring_collate",
+                    lambda root, b: _map_dataset(root, b, shuffle=True, workers=2, ring=True), ("map", "ring")),
         BenchConfig("map_sequential_w0", "MapDataset + EpisodeAwareSampler(in order), 0 workers",
                     lambda root, b: _map_dataset(root, b, shuffle=False, workers=0), ("map",)),
         BenchConfig("stream_pool_w0", "StreamingDataset pool, local files, 0 workers",
                     lambda root, b: _streaming(root, b, workers=0, http=False), ("streaming",)),
         BenchConfig("stream_pool_w2", "StreamingDataset pool, local files, 2 workers",
                     lambda root, b: _streaming(root, b, workers=2, http=False), ("streaming",)),
+        BenchConfig("stream_pool_ring_w0", "StreamingDataset pool, local files, 0 workers, collate_fn=ring_collate",
+                    lambda root, b: _streaming(root, b, workers=0, http=False, ring=True), ("streaming", "ring")),
+        BenchConfig("stream_pool_ring_w2", "StreamingDataset pool, local files, 2 workers, collate_fn=ring_collate",
+                    lambda root, b: _streaming(root, b, workers=2, http=False, ring=True), ("streaming", "ring")),
         BenchConfig("stream_pool_http_w0", "StreamingDataset pool over loopback HTTP (byte index), 0 workers",
                     lambda root, b: _streaming(root, b, workers=0, http=True), ("streaming", "remote")),
         BenchConfig("stream_pool_http_w2", "StreamingDataset pool over loopback HTTP (byte index), 2 workers",
