@@ -199,11 +199,10 @@ class ByteIndexSource(ProcessLocal):
         if template is None:
             template = track_template(header, file_size=entry.size_bytes, name=name)
             self._templates[entry.path] = template
-        frames = self.index.file_frames(entry.path)
-        window = slice(entry.first_sample, entry.first_sample + entry.n_samples)
+        frames = self.index.episode_frames(entry)
         return episode_mp4_header(
-            template, pts=frames["pts"][window], dts=frames["dts"][window], duration=frames["duration"][window],
-            keyframe=frames["keyframe"][window], offset=frames["offset"][window], size=frames["size"][window],
+            template, pts=frames["pts"], dts=frames["dts"], duration=frames["duration"],
+            keyframe=frames["keyframe"], offset=frames["offset"], size=frames["size"],
             span_start=entry.span_start, span_stop=entry.span_stop, name=name)
 
     # ---- prefetch and stats ---------------------------------------------------------------------
