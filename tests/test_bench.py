@@ -8,7 +8,7 @@ from lerobot_inspect.bench import FIGURES, run_bench
 
 def test_bench_json_has_every_figure_for_every_config() -> None:
     root = cached_dataset(episodes=6, length_range=(10, 14), width=32, height=32, cameras=2, episodes_per_file=3)
-    configs = ["decode_ceiling", "stream_pool_w0", "stream_pool_http_w0"]
+    configs = ["decode_ceiling", "stream_pool_w0", "stream_pool_http_w0", "stream_pool_ring_w2"]
     report = run_bench(str(root), configs=configs, samples=24, batch_size=8, progress=None)
     assert set(report["configs"]) == set(configs)
     assert {"python", "cpus", "torch", "torchcodec"} <= set(report["machine"])

@@ -64,6 +64,19 @@ def test_a_file_replaced_mid_stream_stops_the_stream_naming_it(served_copy: Path
     assert len(delivered) < meta_local.total_frames
 
 
+def test_a_dataset_opened_again_after_a_change_reads_the_new_version(served_copy: Path) -> None:
+    """Pins belong to one open: a later open (a re-upload, or another server on the same port) starts afresh."""
+    info = served_copy / "meta/info.json"
+    with serve_directory(served_copy) as server:
+        before = DatasetMeta.open(server.url)
+        next(iter(StreamingDataset(before, shuffle=False, decode_video=False)))
+        text = info.read_text()
+        info.write_text(text.replace('"fps"', '"fps" ', 1))  # a new version: size, ETag and time differ
+        after = DatasetMeta.open(server.url)
+        sample = next(iter(StreamingDataset(after, shuffle=False, decode_video=False)))
+    assert int(sample["index"]) == 0 and after.fps == before.fps
+
+
 def test_the_byte_index_records_each_file_identity_and_refuses_another_version(served_copy: Path) -> None:
     meta_local = DatasetMeta.open(str(served_copy))
     camera = meta_local.video_keys[0]

@@ -28,6 +28,7 @@ _LOADER_ROWS = (
     ("stream_pool_ring_w2", "StreamingDataset default, 2 workers, `collate_fn=ring_collate`"),
     ("stream_pool_http_w0", "default pool over loopback HTTP, 0 workers"),
     ("stream_pool_http_w2", "default pool over loopback HTTP, 2 workers"),
+    ("stream_pool_http_ring_w2", "default pool over loopback HTTP, 2 workers, `ring_collate`"),
     ("stream_pool_http_epoch_w2", "default pool over loopback HTTP, 2 workers, full epoch"),
 )
 

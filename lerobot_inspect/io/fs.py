@@ -81,6 +81,11 @@ def open_root(
         # Seekable files whose reads become exact Range requests: no read-ahead block cache.
         # (block_size=0 would give a streaming, unseekable file, which parquet readers cannot use.)
         options.setdefault("cache_type", "none")
+        # Each open gets its own filesystem, hence its own shared RangeReader and file pins: a
+        # dataset opened again after a re-upload reads the new version (fsspec's instance cache
+        # would hand back the old object, whose pins refused every file as "changed"; seen as a
+        # flaky test when a later test's server got an earlier one's port).
+        options.setdefault("skip_instance_cache", True)
     try:
         fs, path = fsspec.core.url_to_fs(root, **options)
     except (ImportError, ValueError) as exc:

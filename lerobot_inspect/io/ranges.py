@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -461,8 +460,8 @@ async def _http_head_identity(fs: Any, url: str, timeout_s: float) -> FileIdenti
         raise _Transient(f"{type(exc).__name__}: {exc or 'timed out'}") from exc
 
 
-_shared_readers: weakref.WeakKeyDictionary[fsspec.AbstractFileSystem, RangeReader] = weakref.WeakKeyDictionary()
 _shared_lock = threading.Lock()
+_SHARED_READER = "_lerobot_inspect_range_reader"
 
 
 def reader_for(fs: fsspec.AbstractFileSystem) -> RangeReader:
@@ -470,7 +469,10 @@ def reader_for(fs: fsspec.AbstractFileSystem) -> RangeReader:
     accounting (metadata and data Parquet): one pin per file, whoever reads it."""
     fs = for_this_process(fs)
     with _shared_lock:
-        reader = _shared_readers.get(fs)
+        # Kept on the instance: fsspec filesystems hash and compare equal by their options, so a
+        # dict keyed by them would hand one open's pins to every other open of the same URL.
+        reader = getattr(fs, _SHARED_READER, None)
         if reader is None:
-            reader = _shared_readers[fs] = RangeReader(fs)
+            reader = RangeReader(fs)
+            setattr(fs, _SHARED_READER, reader)
         return reader
