@@ -201,7 +201,10 @@ class DecodeAhead(ProcessLocal):
             data, pts = decode_indices(decoder, batch.tolist(), where=where, ranges=True)
             self.decode_calls += 1
             self.frames_decoded += len(batch)
-            array = data.numpy()
+            # TorchCodec's (N, C, H, W) is a view of packed RGB: transposed once here, per decoded frame,
+            # so each sample's window gather and the batch collate are plain copies (numpy's transposing
+            # copy of the same frames again in every window and batch was a quarter of a worker's CPU).
+            array = np.ascontiguousarray(data.numpy())
             for k, frame in enumerate(batch.tolist()):
                 buffer.frames[frame] = (array[k], float(pts[k]))
             buffer.decoded = stop
