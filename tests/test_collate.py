@@ -1,8 +1,9 @@
 """ring_collate: the batches default_collate gives, through shared-memory slots DataLoader workers reuse.
 
 Real DataLoader workers (fork) on a fixture dataset: every batch equals default_collate's, value for
-value, including batches the training loop keeps while the workers go on (a slot is never reused
-before the main process copied it out), and a worker's slot count stays small.
+value, including batches (or views of their frames) the training loop keeps while the workers go on:
+a slot is never reused while the main process refers to it, past MAX_SLOTS a worker sends blocks it
+does not reuse, and a loop that drops its batches keeps each worker at a handful of slots.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Samples(IterableDataset):
     """Sample dicts shaped like LeRobot's (frames, vectors, scalars, masks, strings), split by worker;
     the last sample of each worker carries that worker's slot count."""
 
-    def __init__(self, n: int, *, frame: tuple[int, ...] = (2, 3, 24, 32)) -> None:
+    def __init__(self, n: int, *, frame: tuple[int, ...] = (2, 3, 128, 160)) -> None:
         self.n, self.frame = n, frame
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -45,10 +46,16 @@ class Samples(IterableDataset):
             }
 
 
-def _batches(dataset: IterableDataset, collate_fn: Any, *, batch_size: int = 8) -> list[dict[str, Any]]:
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=WORKERS, collate_fn=collate_fn,
-                        multiprocessing_context="fork")
-    return list(loader)  # every batch kept while the workers produce the next ones
+BATCH = 16  # 16 samples of (2, 3, 128, 160) uint8: 1.9 MiB of frames, handed out as views of the slot
+
+
+def _loader(dataset: IterableDataset, collate_fn: Any, *, batch_size: int = BATCH) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, num_workers=WORKERS, collate_fn=collate_fn,
+                      multiprocessing_context="fork")
+
+
+def _batches(dataset: IterableDataset, collate_fn: Any, *, batch_size: int = BATCH) -> list[dict[str, Any]]:
+    return list(_loader(dataset, collate_fn, batch_size=batch_size))  # every batch kept while the workers go on
 
 
 def _same(a: dict[str, Any], b: dict[str, Any], *, skip: tuple[str, ...] = ()) -> None:
@@ -63,16 +70,33 @@ def _same(a: dict[str, Any], b: dict[str, Any], *, skip: tuple[str, ...] = ()) -
             assert a[key] == b[key], key
 
 
-def test_held_batches_equal_default_collate_and_slots_are_reused() -> None:
+def test_held_batches_equal_default_collate_past_the_reused_slots() -> None:
+    assert collate.SHARE_MIN_BYTES <= BATCH * 2 * 3 * 128 * 160 < 64 * 2**20
     expected = _batches(Samples(800), None)
-    got = _batches(Samples(800), ring_collate)
-    assert len(got) == len(expected) == 100
+    got = _batches(Samples(800), ring_collate)  # 25 held batches per worker: more than MAX_SLOTS
+    assert len(got) == len(expected) == 50 > WORKERS * collate.MAX_SLOTS
     for a, b in zip(got, expected, strict=True):
         _same(a, b, skip=("slots",))
-        assert not a["image"].is_shared(), "the main process owns a copy, not the worker's slot"
         _owns_its_memory(a)
-    # Slots come back: 50 batches per worker went through a handful of them.
-    assert 1 <= int(torch.cat([b["slots"] for b in got]).max()) <= 4
+    assert int(torch.cat([b["slots"] for b in got]).max()) == collate.MAX_SLOTS
+
+
+def test_a_view_of_the_frames_keeps_its_batch_and_dropped_batches_free_their_slots() -> None:
+    expected = _batches(Samples(800), None)
+    kept, indices, slots = [], [], []
+    for batch in _loader(Samples(800), ring_collate):
+        kept.append(batch["image"][3, 1, :, 40:80])  # a view of a view: all that is left of the batch
+        indices.append(batch["index"])  # small fields are copies: keeping them holds no slot
+        slots.append(batch["slots"])
+        del batch
+    for view, index, batch in zip(kept, indices, expected, strict=True):
+        assert torch.equal(index, batch["index"])
+        assert torch.equal(view, batch["image"][3, 1, :, 40:80]), "a held view was overwritten"
+    assert len(kept) == 50
+    assert int(torch.cat(slots).max()) == collate.MAX_SLOTS  # the views hold their slots
+    kept.clear()
+    slots = [batch["slots"] for batch in _loader(Samples(800), ring_collate)]  # each batch dropped at once
+    assert 1 <= int(torch.cat(slots).max()) <= 5
 
 
 def test_streaming_dataset_batches_equal_default_collate() -> None:
@@ -82,7 +106,7 @@ def test_streaming_dataset_batches_equal_default_collate() -> None:
     def stream() -> StreamingDataset:
         return StreamingDataset(root, seed=3, batch_size=8, delta_timestamps=windows, return_uint8=True)
 
-    expected, got = _batches(stream(), None), _batches(stream(), ring_collate)
+    expected, got = _batches(stream(), None, batch_size=8), _batches(stream(), ring_collate, batch_size=8)
     assert len(got) == len(expected) > 10
     for a, b in zip(got, expected, strict=True):
         _same(a, b)
@@ -93,6 +117,8 @@ def _owns_its_memory(batch: dict[str, Any]) -> None:
     for key, value in batch.items():
         if isinstance(value, torch.Tensor):
             assert value.untyped_storage().nbytes() == value.numel() * value.element_size(), key
+            if value.numel() * value.element_size() < collate.SHARE_MIN_BYTES:
+                assert value.untyped_storage().data_ptr() != batch["image"].untyped_storage().data_ptr()
 
 
 def test_without_workers_it_is_default_collate() -> None:
@@ -109,5 +135,5 @@ def test_samples_of_different_shapes_get_torchs_error() -> None:
                 yield sample
 
     with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
-        _batches(Ragged(16), ring_collate)
+        _batches(Ragged(16), ring_collate, batch_size=8)
 
