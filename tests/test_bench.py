@@ -20,3 +20,11 @@ def test_bench_json_has_every_figure_for_every_config() -> None:
     assert http["bytes_over_floor"] >= 1.0 and http["requests_per_episode"] > 0
     assert http["ceiling_ratio"] > 0 and set(http["latency_ms"]) == {"p50", "p95", "p99"}
     assert report["configs"]["decode_ceiling"]["randomness_frac"] is None
+    # Decode-ahead decodes a frame once for the neighbouring windows that share it: the ceiling ratio
+    # is taken on the frames decoded, never more than the buffer's own count, never the delivered ones.
+    pool = report["configs"]["stream_pool_w0"]
+    decoded = pool["decoded_frames_per_s"] * pool["seconds"]
+    assert 0.5 * pool["frames_per_s"] <= pool["decoded_frames_per_s"] < 0.75 * pool["frames_per_s"]
+    assert round(decoded) <= pool["frames_decoded_counted"]
+    ceiling = report["configs"]["decode_ceiling"]["frames_per_s"]
+    assert abs(pool["ceiling_ratio"] - pool["decoded_frames_per_s"] / ceiling) < 1e-9

@@ -33,6 +33,30 @@ def _frames_in_batch(keys: Any) -> Callable[[Any], int]:
     return lambda batch: sum(int(np.prod(batch[k].shape[:-3])) for k in keys)
 
 
+def _window_frames_decoded(keys: Any, windows: dict[str, list[float]] | None, fps: float) -> Callable[[Any], int]:
+    """Frames a loader that decodes each needed frame once (decode-ahead) decodes for a batch: each
+    camera's window frames (global index + offset) no earlier batch of the run needed. Padded
+    positions repeat an episode's edge frame, which the window already holds."""
+    import numpy as np
+
+    offsets = {key: np.rint(np.asarray((windows or {}).get(key, [0.0])) * fps).astype(np.int64) for key in keys}
+    seen: dict[str, set[int]] = {key: set() for key in keys}
+
+    def count(batch: Any) -> int:
+        index = batch["index"].numpy()
+        new = 0
+        for key in keys:
+            frames = index[:, None] + offsets[key][None, :]
+            pad = batch.get(f"{key}_is_pad")
+            frames = frames[~pad.numpy()] if pad is not None else frames.ravel()
+            before = len(seen[key])
+            seen[key].update(frames.tolist())
+            new += len(seen[key]) - before
+        return new
+
+    return count
+
+
 def bench_windows(meta: Any, budget: dict[str, Any]) -> dict[str, list[float]] | None:
     """The training windows of issue 16 (budget["windows"]): each camera and the state at
     [-1/fps, 0], the action over 16 steps; None without windows."""
@@ -263,11 +287,14 @@ def _streaming(root: str, budget: dict[str, Any], *, workers: int, http: bool, p
                             collate_fn=ring_collate if ring else None)
         keys = meta.video_keys
         limit = int(meta.lengths.sum()) if full_epoch else budget["samples"]
+        ahead = getattr(dataset, "ahead", None)
+        shared = _window_frames_decoded(keys, bench_windows(meta, budget), meta.fps) if ahead is not None else None
         result = iterate(loader, limit=limit, count_frames=_frames_in_batch(keys),
-                         episode_of=lambda b: b["episode_index"].tolist())
+                         episode_of=lambda b: b["episode_index"].tolist(), count_decoded=shared)
         result["workers"] = workers
+        if ahead is not None and not workers:  # the buffer's own count (it decodes a little ahead of use)
+            result["frames_decoded_counted"] = ahead.frames_decoded
         if pipeline == "pool":
-            ahead = getattr(dataset, "ahead", None)
             result.update(pool_size=dataset.pool_size, decode_ahead=ahead.depth if ahead is not None else 0,
                           randomness_epoch=_epoch_randomness(dataset, workers, batch))
         if server is not None:
@@ -349,11 +376,15 @@ CONFIGS: dict[str, BenchConfig] = {
                     "StreamingDataset before decode-ahead: frames shuffled in episodes, one decode per sample, "
                     "2 workers", lambda root, b: _streaming(root, b, workers=2, http=False, decode_ahead=0,
                                                             frames_in_order=False), ("streaming", "baseline")),
-        *(BenchConfig(f"stream_pool{size}_w2", f"StreamingDataset pool_size={size}, local files, 2 workers",
-                      lambda root, b, size=size: _streaming(root, b, workers=2, http=False, pool_size=size),
+        *(BenchConfig(f"stream_pool{size}_w2", f"StreamingDataset pool_size={size}, local files, 2 workers, "
+                      "collate_fn=ring_collate",
+                      lambda root, b, size=size: _streaming(root, b, workers=2, http=False, ring=True,
+                                                            pool_size=size),
                       ("streaming", "sweep")) for size in POOL_SWEEP),
-        *(BenchConfig(f"stream_ahead{depth}_w2", f"StreamingDataset decode_ahead={depth}, local files, 2 workers",
-                      lambda root, b, depth=depth: _streaming(root, b, workers=2, http=False, decode_ahead=depth),
+        *(BenchConfig(f"stream_ahead{depth}_w2", f"StreamingDataset decode_ahead={depth}, local files, 2 workers, "
+                      "collate_fn=ring_collate",
+                      lambda root, b, depth=depth: _streaming(root, b, workers=2, http=False, ring=True,
+                                                              decode_ahead=depth),
                       ("streaming", "sweep")) for depth in AHEAD_SWEEP),
         BenchConfig("stream_datasets_w0",
                     "DatasetsPipeline (LeRobot's streaming on HF datasets), local files, 0 workers",

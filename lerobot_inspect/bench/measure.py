@@ -19,9 +19,10 @@ from typing import Any
 __all__ = ["FIGURES", "TreeMemory", "iterate", "machine_info", "peak_rss_mb"]
 
 # Every configuration's result carries each of these keys (None where it does not apply).
-FIGURES = ("samples_per_s", "frames_per_s", "ceiling_ratio", "bytes_over_floor", "first_batch_s",
+FIGURES = ("samples_per_s", "frames_per_s", "decoded_frames_per_s", "ceiling_ratio", "bytes_over_floor",
+           "first_batch_s",
            "peak_rss_mb", "peak_tree_pss_mb", "randomness_frac", "randomness_epoch", "latency_ms",
-           "steady_samples_per_s", "steady_frames_per_s", "steady_ceiling_ratio",
+           "steady_samples_per_s", "steady_frames_per_s", "steady_decoded_frames_per_s", "steady_ceiling_ratio",
            "requests_per_episode")
 
 
@@ -82,23 +83,29 @@ def peak_rss_mb() -> float:
 
 
 def iterate(samples: Iterable[Any], *, limit: int, count_frames: Callable[[Any], int],
-            episode_of: Callable[[Any], Sequence[int]] | None = None) -> dict[str, Any]:
+            episode_of: Callable[[Any], Sequence[int]] | None = None,
+            count_decoded: Callable[[Any], int] | None = None) -> dict[str, Any]:
     """Drain up to `limit` samples (or batches), timing each arrival.
 
+    `count_frames` counts the frames an item delivers; `count_decoded` the frames the loader had to
+    decode for it, where that is fewer (frames shared between windows); without it, the delivered ones.
     With `episode_of` (a batch's episode indices) the result also has randomness_frac (distinct
     episodes per batch / batch size) and `_episodes`, the episodes consumed (for the byte floor)."""
     import numpy as np
 
     start = time.perf_counter()
     arrivals: list[float] = []
-    frames = 0
+    frames = decoded = 0
     produced = 0
     episodes: list[Sequence[int]] = []
-    first_frames = 0
+    first_frames = first_decoded = 0
     for item in samples:
         arrivals.append(time.perf_counter())
-        frames += count_frames(item)
+        delivered = count_frames(item)
+        frames += delivered
+        decoded += count_decoded(item) if count_decoded is not None else delivered
         first_frames = first_frames or frames
+        first_decoded = first_decoded or decoded
         if episode_of is not None:
             episodes.append(episode_of(item))
         produced += len(episodes[-1]) if episode_of is not None else 1
@@ -114,7 +121,9 @@ def iterate(samples: Iterable[Any], *, limit: int, count_frames: Callable[[Any],
         # has its own figure), so a short budget does not charge start-up to throughput.
         "steady_samples_per_s": (produced - first_size) / steady_s if steady_s else None,
         "steady_frames_per_s": (frames - first_frames) / steady_s if steady_s else None,
-        "frames_per_s": frames / elapsed, "first_batch_s": float(gaps[0]) if len(gaps) else None,
+        "steady_decoded_frames_per_s": (decoded - first_decoded) / steady_s if steady_s else None,
+        "frames_per_s": frames / elapsed, "decoded_frames_per_s": decoded / elapsed,
+        "first_batch_s": float(gaps[0]) if len(gaps) else None,
         "latency_ms": {f"p{q}": float(np.percentile(gaps, q) * 1e3) for q in (50, 95, 99)} if len(gaps) else None,
     }
     result["_episodes"] = sorted({int(e) for batch in episodes for e in batch})

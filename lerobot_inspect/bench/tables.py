@@ -9,6 +9,7 @@ randomness / samples/s / memory trade table.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -45,6 +46,14 @@ def _pair(figures: dict[str, Any], whole: str, steady: str, digits: int = 0) -> 
     return f"{_number(figures.get(whole), digits)} / {_number(figures.get(steady), digits)}"
 
 
+def _frames(figures: dict[str, Any]) -> str:
+    """Delivered frames/s, and the decoded ones where a loader decodes fewer (shared window frames)."""
+    delivered, decoded = figures.get("frames_per_s"), figures.get("decoded_frames_per_s")
+    if decoded is None or delivered is None or abs(decoded - delivered) < 0.5:
+        return _number(delivered)
+    return f"{_number(delivered)} / {_number(decoded)}"
+
+
 def _randomness(figures: dict[str, Any]) -> str:
     """Measured over the batches read, then over the whole epoch from the schedule where known."""
     read = _number(figures.get("randomness_frac"), 2)
@@ -55,8 +64,8 @@ def _randomness(figures: dict[str, Any]) -> str:
 def loader_table(report: dict[str, Any]) -> str:
     """One row per loader configuration present in `report` (a `run_bench` result)."""
     configs = report["configs"]
-    lines = ["| configuration | samples/s (run / after first batch) | frames/s | × ceiling, same parallelism "
-             "(run / after first batch) | first batch s | p95 batch ms "
+    lines = ["| configuration | samples/s (run / after first batch) | frames/s delivered / decoded "
+             "| decoded × ceiling, same parallelism (run / after first batch) | first batch s | p95 batch ms "
              "| peak PSS MB (process tree) | randomness (read / epoch) | bytes / floor |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, label in _LOADER_ROWS:
@@ -66,7 +75,7 @@ def loader_table(report: dict[str, Any]) -> str:
         latency = figures.get("latency_ms") or {}
         lines.append(
             f"| {label} | {_pair(figures, 'samples_per_s', 'steady_samples_per_s')} "
-            f"| {_number(figures.get('frames_per_s'))} "
+            f"| {_frames(figures)} "
             f"| {_pair(figures, 'ceiling_ratio', 'steady_ceiling_ratio', 2)} "
             f"| {_number(figures.get('first_batch_s'), 2)} "
             f"| {_number(latency.get('p95'))} | {_number(figures.get('peak_tree_pss_mb'))} "
@@ -75,11 +84,13 @@ def loader_table(report: dict[str, Any]) -> str:
 
 
 def pool_trade_table(report: dict[str, Any]) -> str:
-    """Pool size (and decode-ahead depth) against randomness, samples/s and memory, 2 workers."""
+    """Pool size (and decode-ahead depth) against randomness, samples/s and memory, 2 workers with
+    `ring_collate` (the sweeps and the default configuration they vary)."""
     configs = report["configs"]
     rows = []
     for name, figures in configs.items():
-        swept = name.startswith(("stream_pool", "stream_ahead")) and name.endswith("_w2") and "http" not in name
+        # The sweeps and the default they vary, all 2 workers with ring_collate.
+        swept = re.fullmatch(r"stream_(pool\d+|ahead\d+|pool_ring)_w2", name) is not None
         if "error" in figures or not swept or figures.get("pool_size") is None:
             continue
         rows.append((figures["pool_size"], figures["decode_ahead"], figures))
