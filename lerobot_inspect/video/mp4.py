@@ -342,6 +342,16 @@ def _top_level_box(head: bytes, pos: int, file_size: int, name: str) -> tuple[st
 # Track parsing.
 
 
+
+def _mdhd_timescale(buf: bytes, mdia_kids: dict[str, list[tuple[int, int]]], name: str, track: str) -> int:
+    """A track's mdhd timescale, never 0: every time in the track is divided by it."""
+    mdhd = _Payload(buf, *_one(mdia_kids, "mdhd", name, "mdia"), name, "mdhd")
+    version, _ = mdhd.full_box()
+    (timescale,) = mdhd.unpack(">I", 20 if version == 1 else 12)
+    if timescale == 0:
+        raise Mp4ParseError(f"{name}: {track} has mdhd timescale 0")
+    return int(timescale)
+
 def _parse_trak(buf: bytes, start: int, stop: int, name: str, movie_timescale: int, file_size: int):
     kids = _children(buf, start, stop, name, "trak")
     mdia = _one(kids, "mdia", name, "trak")
@@ -355,11 +365,7 @@ def _parse_trak(buf: bytes, start: int, stop: int, name: str, movie_timescale: i
     version, _ = tkhd.full_box()
     (track_id,) = tkhd.unpack(">I", 20 if version == 1 else 12)
 
-    mdhd = _Payload(buf, *_one(mdia_kids, "mdhd", name, "mdia"), name, "mdhd")
-    version, _ = mdhd.full_box()
-    (timescale,) = mdhd.unpack(">I", 20 if version == 1 else 12)
-    if timescale == 0:
-        raise Mp4ParseError(f"{name}: track {track_id} has mdhd timescale 0")
+    timescale = _mdhd_timescale(buf, mdia_kids, name, f"track {track_id}")
 
     minf = _children(buf, *_one(mdia_kids, "minf", name, "mdia"), name, "minf")
     stbl_range = _one(minf, "stbl", name, "minf")

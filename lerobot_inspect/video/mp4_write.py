@@ -24,7 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from lerobot_inspect.errors import Mp4ParseError
-from lerobot_inspect.video.mp4 import _box_header, _children, _one, _parse_stsd, _Payload, _top_level_box
+from lerobot_inspect.video.mp4 import (
+    _box_header,
+    _children,
+    _mdhd_timescale,
+    _one,
+    _parse_stsd,
+    _Payload,
+    _top_level_box,
+)
 
 __all__ = ["TrackTemplate", "episode_mp4_header", "track_template"]
 
@@ -88,11 +96,7 @@ def _template_from_moov(moov: bytes, ftyp: bytes, name: str) -> TrackTemplate:
         hdlr = _Payload(moov, *_one(mdia, "hdlr", name, "mdia"), name, "hdlr")
         if hdlr.unpack(">4s", 8)[0] != b"vide":
             continue
-        mdhd = _Payload(moov, *_one(mdia, "mdhd", name, "mdia"), name, "mdhd")
-        version, _ = mdhd.full_box()
-        (timescale,) = mdhd.unpack(">I", 20 if version == 1 else 12)
-        if timescale == 0:
-            raise Mp4ParseError(f"{name}: video track has mdhd timescale 0")
+        timescale = _mdhd_timescale(moov, mdia, name, "video track")
         minf = _children(moov, *_one(mdia, "minf", name, "mdia"), name, "minf")
         stsd = _stsd_box(moov, *_one(minf, "stbl", name, "minf"), name)
         codec, width, height = _parse_stsd(_Payload(stsd, *_box_header(stsd, 0, len(stsd), name, "stbl")[1:],
