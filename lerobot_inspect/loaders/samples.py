@@ -30,7 +30,6 @@ from PIL import Image
 
 from lerobot_inspect.errors import DatasetFormatError
 from lerobot_inspect.format import DatasetMeta
-from lerobot_inspect.io._forks import freeze_inherited
 from lerobot_inspect.loaders.windows import query_indices
 from lerobot_inspect.video.source import FrameSource
 
@@ -243,7 +242,6 @@ class SampleBuilder:
 
     def sample(self, rows: EpisodeRows, row: int) -> dict[str, Any]:
         """The LeRobot sample of `rows`' row `row`, in LeRobot's key order with its dtypes."""
-        freeze_inherited()  # a DataLoader worker's first sample: stop its GC walking the parent's heap
         episode = int(rows.episode_of_row[row])
         window_rows, pads = self.windows(rows, row)
         item: dict[str, Any] = {}
