@@ -342,7 +342,6 @@ def _top_level_box(head: bytes, pos: int, file_size: int, name: str) -> tuple[st
 # Track parsing.
 
 
-
 def _mdhd_timescale(buf: bytes, mdia_kids: dict[str, list[tuple[int, int]]], name: str, track: str) -> int:
     """A track's mdhd timescale, never 0: every time in the track is divided by it."""
     mdhd = _Payload(buf, *_one(mdia_kids, "mdhd", name, "mdia"), name, "mdhd")
@@ -351,6 +350,7 @@ def _mdhd_timescale(buf: bytes, mdia_kids: dict[str, list[tuple[int, int]]], nam
     if timescale == 0:
         raise Mp4ParseError(f"{name}: {track} has mdhd timescale 0")
     return int(timescale)
+
 
 def _parse_trak(buf: bytes, start: int, stop: int, name: str, movie_timescale: int, file_size: int):
     kids = _children(buf, start, stop, name, "trak")
