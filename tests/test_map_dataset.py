@@ -187,3 +187,26 @@ def test_spawned_workers_unpickle_the_dataset(av1_multifile_root):
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, [3, 40, 77]), batch_size=None,
                                          num_workers=1, multiprocessing_context="spawn")
     assert [int(s["index"]) for s in loader] == [3, 40, 77]
+
+
+def test_planning_many_rows_at_once_equals_planning_each_row(av1_multifile_root):
+    """The stream plans an episode's samples as arrays; random access plans one row with scalars.
+    Both must give the same window rows, pad masks and camera timestamps, at the episode edges too."""
+    meta = DatasetMeta.open(av1_multifile_root)
+    camera = meta.video_keys[0]
+    dataset = MapDataset(av1_multifile_root, episodes=[2, 4], delta_timestamps={
+        camera: [-3 / FPS, 0, 2 / FPS], "action": [-1 / FPS, 0, 1 / FPS, 5 / FPS], "observation.state": [-1 / FPS, 0]})
+    rows, builder = dataset.rows, dataset.builder
+    order = np.random.default_rng(0).permutation(len(rows))  # any order, as a shuffled pool asks
+    plan = builder.plan(rows, order)
+    assert plan.pads[camera].any() and plan.pads["action"].any()  # the edges are exercised
+    for i, row in enumerate(order.tolist()):
+        one = builder.plan_one(rows, row)
+        for key in one.window_rows:
+            assert plan.window_rows[key][i].tolist() == one.window_rows[key][0].tolist(), (key, row)
+            assert plan.pads[key][i].tolist() == one.pads[key][0].tolist(), (key, row)
+        for cam in one.requests:
+            np.testing.assert_array_equal(plan.requests[cam][i], one.requests[cam][0])
+        assert bool(plan.finite[i]) and bool(one.finite[0])
+    with pytest.raises(IndexError):
+        builder.plan(rows, [len(rows)])

@@ -61,7 +61,7 @@ from lerobot_inspect.errors import OptionError, ResumeError, check_int, check_op
 from lerobot_inspect.io.fs import for_this_process
 from lerobot_inspect.loaders import pool
 from lerobot_inspect.loaders.rows import compact_footer, load_episode_rows, prepare_loader
-from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder
+from lerobot_inspect.loaders.samples import EpisodeRows, SampleBuilder, SamplePlan
 from lerobot_inspect.video.ahead import DEFAULT_DECODE_AHEAD, DecodeAhead
 from lerobot_inspect.video.reader import VideoReader, declared_frame_size, workers_fill_cores
 from lerobot_inspect.video.remote import VideoAccess
@@ -327,31 +327,38 @@ class StreamingDataset(IterableDataset):
         plan = self.consumer_plan(consumer=consumer, n_consumers=self.world_size * num_workers, epoch=epoch)
         exhausted_at = dict(zip(plan.episodes.tolist(), plan.exhausted_at.tolist(), strict=True))
         prefetched = 0  # plan.episodes[:prefetched] were handed to the prefetch hint
-        rows: dict[int, EpisodeRows] = {}
+        # Per admitted episode: its rows, the plan of its remaining samples (in emission order) and
+        # how many of them were emitted.
+        live: dict[int, tuple[EpisodeRows, SamplePlan, list[int]]] = {}
         samples = plan.samples
         ahead = self.ahead
-        upcoming_frames = _frames_by_episode(samples[skip:]) if ahead is not None else {}
+        upcoming_frames = _frames_by_episode(samples[skip:])
         for position in range(skip, len(samples)):
             # Everything admitted by now plus the next pool_size admissions.
             wanted = int(np.searchsorted(plan.admitted_at, position, side="right")) + self.pool_size
             if wanted > prefetched and prefetched < len(plan.episodes):
                 # On resume, episodes the skipped samples already finished are not fetched.
-                live = plan.exhausted_at[prefetched:wanted] > position
-                upcoming = plan.episodes[prefetched:wanted][live]
+                unfinished = plan.exhausted_at[prefetched:wanted] > position
+                upcoming = plan.episodes[prefetched:wanted][unfinished]
                 if upcoming.size:
                     self.video.prefetch([int(e) for e in self.selected_episodes[upcoming]])
                 prefetched = min(wanted, len(plan.episodes))
-            episode_position, frame = int(samples[position, 0]), int(samples[position, 1])
-            episode_rows = rows.get(episode_position)
-            if episode_rows is None:
+            episode_position = int(samples[position, 0])
+            entry = live.get(episode_position)
+            if entry is None:
                 episode = self.selected_episodes[episode_position : episode_position + 1]
-                episode_rows = rows[episode_position] = load_episode_rows(self.meta, episode)
-                if ahead is not None:  # every remaining sample of the episode, in emission order
-                    frames = upcoming_frames.pop(episode_position).tolist()
-                    ahead.expect(int(episode[0]), [self.builder.video_requests(episode_rows, f) for f in frames])
-            yield self.builder.sample(episode_rows, frame)
+                episode_rows = load_episode_rows(self.meta, episode)
+                # Every remaining sample of the episode, in emission order (its rows are its frames).
+                episode_plan = self.builder.plan(episode_rows, upcoming_frames.pop(episode_position))
+                if ahead is not None:
+                    ahead.expect(int(episode[0]), [episode_plan.requests_at(i) for i in range(len(episode_plan))])
+                entry = live[episode_position] = (episode_rows, episode_plan, [0])
+            episode_rows, episode_plan, emitted = entry
+            i = emitted[0]
+            emitted[0] += 1
+            yield self.builder.planned_sample(episode_rows, episode_plan, i)
             if exhausted_at[episode_position] == position + 1:
-                del rows[episode_position]
+                del live[episode_position]
 
     def __repr__(self) -> str:
         return (f"StreamingDataset({self.root!r}, episodes={self.num_episodes}, frames={self.num_frames}, "

@@ -38,6 +38,7 @@ from lerobot_inspect.io._forks import ProcessLocal
 if TYPE_CHECKING:
     import torch
 
+    from lerobot_inspect.video.decode import FrameRequest
     from lerobot_inspect.video.reader import VideoReader
 
 __all__ = ["DEFAULT_DECODE_AHEAD", "AheadPlan", "DecodeAhead", "ahead_plan"]
@@ -86,17 +87,26 @@ def ahead_plan(uses: Sequence[np.ndarray]) -> AheadPlan:
 
 
 class _CameraBuffer:
-    """Decoded frames of one (episode, camera) and its plan: index -> (uint8 frame, pts)."""
+    """Decoded frames of one (episode, camera) and its plan: index -> (uint8 frame, pts).
 
-    def __init__(self, uses: list[np.ndarray], plan: AheadPlan) -> None:
+    `uses[u]` are the decoder frame indices of use u and `requested[u]` the seconds in the file they
+    were located from (what each frame's pts is checked against), both located once for the episode."""
+
+    def __init__(self, uses: list[list[int]], requested: list[np.ndarray], plan: AheadPlan, where: FrameRequest
+                 ) -> None:
         self.uses = uses
+        self.requested = requested
         self.plan = plan
+        self.where = where
         self.decoded = 0  # plan.frames[:decoded] were decoded
         self.batches = 0
         self.frames: dict[int, tuple[np.ndarray, float]] = {}
-        self.drop_at: dict[int, list[int]] = {}
-        for frame, last in zip(plan.frames.tolist(), plan.last_use.tolist(), strict=True):
-            self.drop_at.setdefault(last, []).append(frame)
+        order = np.argsort(plan.last_use, kind="stable")
+        last, frames = plan.last_use[order], plan.frames[order]
+        cuts = np.flatnonzero(np.diff(last)) + 1
+        self.drop_at: dict[int, list[int]] = dict(zip(last[np.r_[0, cuts]].tolist(),
+                                                      [part.tolist() for part in np.split(frames, cuts)],
+                                                      strict=True)) if len(last) else {}
 
 
 class _EpisodeState:
@@ -189,14 +199,11 @@ class DecodeAhead(ProcessLocal):
         buffer = state.cameras[camera]
         if buffer is None:
             return self.reader.frames(episode, camera, timestamps)
-        decoder, requested, indices, where = self.reader.locate(episode, camera, timestamps, episode_decoder=True)
-        if not np.array_equal(indices, buffer.uses[use]):
-            state.cameras[camera] = None
-            return self.reader.frames(episode, camera, timestamps)
         # Batches grow 2, 4, 8, ... up to `depth`: a newly admitted episode costs little before its
         # first sample (first-batch latency), a long-lived one amortises the per-call cost.
         start, stop = buffer.plan.next_batch(buffer.decoded, use, min(self.depth, 2 << buffer.batches))
         if stop > start:
+            decoder, _, _, where = self.reader.decoder(episode, camera, episode_decoder=True)
             batch = np.sort(buffer.plan.frames[start:stop])
             data, pts = decode_indices(decoder, batch.tolist(), where=where, ranges=True)
             self.decode_calls += 1
@@ -211,25 +218,26 @@ class DecodeAhead(ProcessLocal):
             buffer.batches += 1
         # Gathered in numpy: a torch op per sample pays torch's intra-op thread pool (ms on a busy
         # 2-core machine), a numpy copy does not.
-        held = [buffer.frames[int(i)] for i in indices]
+        held = [buffer.frames[i] for i in buffer.uses[use]]
         frames = torch.from_numpy(np.stack([frame for frame, _ in held]))
         pts = np.array([p for _, p in held], dtype=np.float64)
-        frames = checked_frames(frames, pts, requested, where=where, tolerance_s=self.reader.tolerance_s,
-                                return_uint8=self.reader.return_uint8)
+        frames = checked_frames(frames, pts, buffer.requested[use], where=buffer.where,
+                                tolerance_s=self.reader.tolerance_s, return_uint8=self.reader.return_uint8)
         for frame in buffer.drop_at.pop(use, ()):
             buffer.frames.pop(frame, None)
-        return self.reader.check_size(frames, where)
+        return self.reader.check_size(frames, buffer.where)
 
     def _plan_camera(self, state: _EpisodeState, episode: int, camera: str) -> _CameraBuffer | None:
         """The camera's plan over the announced uses, or None (decode directly) when a use cannot be
         located now: its error then surfaces at that sample, from the direct path, as without the plan."""
         try:
             timestamps = [np.asarray(request[camera], dtype=np.float64) for request in state.requests]
-            located = self.reader.locate(episode, camera, np.concatenate(timestamps))[2]
+            _, requested, located, where = self.reader.locate(episode, camera, np.concatenate(timestamps))
         except (LeRobotInspectError, KeyError):
             return None
-        uses = np.split(located, np.cumsum([len(t) for t in timestamps])[:-1])
-        return _CameraBuffer(uses, ahead_plan(uses))
+        cuts = np.cumsum([len(t) for t in timestamps])[:-1]
+        uses = np.split(located, cuts)
+        return _CameraBuffer([use.tolist() for use in uses], np.split(requested, cuts), ahead_plan(uses), where)
 
     def _thread_pool(self, threads: int) -> ThreadPoolExecutor:
         if self._pool is None:

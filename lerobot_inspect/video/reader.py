@@ -211,14 +211,20 @@ class VideoReader(ProcessLocal):
         more than LONG_GOP frames apart: a shared one would seek back to a keyframe and decode up to
         the episode's position again at every switch (GOP 30: ~15 wasted frames per call). Release
         it with `release_episode`."""
-        start_s, key, open_decoder, pts_s, where = self._source(episode, camera)
+        decoder, start_s, pts_s, where = self.decoder(episode, camera, episode_decoder=episode_decoder)
         in_file = start_s + np.asarray(timestamps_s, dtype=np.float64)
-        if episode_decoder and key[0] == "file" and self._long_gop.get((camera, key[1]), False):
-            key = (*key, episode)
-        decoder = self.decoders.get(key, open_decoder)
         indices = None if pts_s is None else nearest_frames(pts_s, in_file)
         requested, indices = frame_indices_at(decoder, in_file, where=where, frame_indices=indices)
         return decoder, requested, indices, where
+
+    def decoder(self, episode: int, camera: str, *, episode_decoder: bool = False
+                ) -> tuple[object, float, np.ndarray | None, FrameRequest]:
+        """(decoder, episode start in the file, frame pts or None, where) after the span check: the
+        part of `locate` a caller that located its frames earlier still needs at decode time."""
+        start_s, key, open_decoder, pts_s, where = self._source(episode, camera)
+        if episode_decoder and key[0] == "file" and self._long_gop.get((camera, key[1]), False):
+            key = (*key, episode)
+        return self.decoders.get(key, open_decoder), start_s, pts_s, where
 
     def release_episode(self, episode: int, camera: str) -> None:
         """Close the episode's own decoder, if it has one: `locate(..., episode_decoder=True)` in a
