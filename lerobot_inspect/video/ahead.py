@@ -171,16 +171,27 @@ class DecodeAhead(ProcessLocal):
         if not same:  # not the announced sample: the plan no longer describes the calls
             self._finish(int(episode))
             return self.reader.frames_for(episode, requests)
+        # Only cameras with work to do (a plan to make, a batch to decode, a direct decode) go to the
+        # threads; most samples find their frames decoded and are gathered here, without a thread hop.
+        busy = [c for c in cameras if self._has_work(state, c, use)]
         threads = self.camera_threads or len(cameras)
-        if threads > 1 and len(cameras) > 1:
+        futures = {}
+        if threads > 1 and len(busy) > 1:
             pool = self._thread_pool(threads)
-            futures = {c: pool.submit(self._camera_frames, state, episode, c, requests[c], use) for c in cameras}
-            out = {c: future.result() for c, future in futures.items()}
-        else:
-            out = {c: self._camera_frames(state, episode, c, requests[c], use) for c in cameras}
+            futures = {c: pool.submit(self._camera_frames, state, episode, c, requests[c], use) for c in busy}
+        out = {c: futures[c].result() if c in futures else self._camera_frames(state, episode, c, requests[c], use)
+               for c in cameras}
         if state.use >= len(state.requests):
             self._finish(int(episode))
         return out
+
+    def _has_work(self, state: _EpisodeState, camera: str, use: int) -> bool:
+        """Whether `use` of `camera` needs more than a gather of decoded frames."""
+        buffer = state.cameras.get(camera)
+        if buffer is None:  # not planned yet, or decoded directly
+            return True
+        start, stop = buffer.plan.next_batch(buffer.decoded, use, min(self.depth, 2 << buffer.batches))
+        return stop > start
 
     def _finish(self, episode: int) -> None:
         state = self._episodes.pop(episode, None)
