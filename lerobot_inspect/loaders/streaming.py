@@ -366,9 +366,11 @@ class StreamingDataset(IterableDataset):
                 f"rank={self.rank}/{self.world_size})")
 
 
-# Decoded frames the decode-ahead buffers of one consumer may hold, in bytes (uint8 frames). Measured
-# at 320x240 AV1, pool 32, 2 workers: depth 9 (what this gives) runs as fast as 16 or 32, ~350 MB less.
-DECODE_AHEAD_BYTES = 128 << 20
+# Decoded frames the decode-ahead buffers of one consumer may hold, in bytes (uint8 frames). At 320x240
+# AV1, pool 32, 2 workers with ring_collate, depth 4 (what this gives) ran 816 samples/s against 697 at
+# depth 9 (128 MB; medians of 3 alternating `benchmarks/loader_cpu.py --decode-ahead` runs) and holds
+# less: a smaller working set per worker, and decode calls of 4 frames cost little more than of 9.
+DECODE_AHEAD_BYTES = 64 << 20
 MIN_DECODE_AHEAD = 4  # below this the per-call cost (a seek, a keyframe) is paid every other sample
 
 
@@ -377,7 +379,7 @@ def ahead_depth(meta: Any, decode_ahead: int, pool_size: int) -> int:
     below MIN_DECODE_AHEAD (nor above what was asked).
 
     Memory grows with pool size times depth; a bigger pool mixes better, a deeper buffer amortises
-    decode calls. With two cameras, pool 32: depth 9 at 320x240, 4 at 640x480."""
+    decode calls. With two cameras, pool 32: depth 4 at 320x240 and 640x480; pool 16: 9 at 320x240."""
     frame_bytes = 0
     for camera in meta.video_keys:
         size = declared_frame_size(meta, camera)
