@@ -2,7 +2,9 @@
 
 `SampleBuilder.sample(rows, row)` = rows + delta windows + a frame source -> the LeRobot sample
 dict. The map-style dataset, the episode pool and the `datasets` pipeline all call it, so a frame
-yields the same sample whichever loader reads it.
+yields the same sample whichever loader reads it. A streaming consumer plans an admitted episode's
+samples at once (`plan`: window rows, pad masks and camera timestamps as arrays) and emits each with
+`planned_sample`; `sample` is the same path over a one-row plan.
 
 LeRobot converts each row through Python objects and `torch.tensor`, which fixes the types a
 training loop sees: every float feature (float64 included) comes back float32, int64 and bool
