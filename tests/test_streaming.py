@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import shutil
 from collections import Counter
@@ -513,3 +514,40 @@ def test_absurd_values_in_a_state_are_refused(tiny_root):
     for key, value in (("epoch", 2**70), ("samples_seen", 1.5), ("seed", True), ("step", "3")):
         with pytest.raises(ResumeError, match=key):
             StreamingDataset(tiny_root, seed=7, decode_video=False).load_state_dict({**state, key: value})
+
+
+class _FreezeCounts(torch.utils.data.Dataset):
+    """Each item is the GC's frozen-object count in the process that built a sample of `inner`."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, i):
+        self.inner[i]
+        return gc.get_freeze_count()
+
+
+class _StreamFreezeCounts(torch.utils.data.IterableDataset):
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __iter__(self):
+        for _ in self.inner:
+            yield gc.get_freeze_count()
+
+
+def test_dataloader_workers_freeze_what_they_inherit_and_the_main_process_does_not(tiny_root):
+    """A worker's GC must not walk (and copy-on-write) the parent's heap on every full collection:
+    the first sample a forked worker builds freezes what it inherited; the main process is left alone."""
+    assert gc.get_freeze_count() == 0
+    for dataset in (_FreezeCounts(MapDataset(tiny_root)), _StreamFreezeCounts(StreamingDataset(tiny_root))):
+        loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context="fork")
+        counts = [int(c) for c in itertools.islice(loader, 20)]
+        assert min(counts) > 10_000, counts  # torch, numpy, pyarrow and our objects, frozen in each worker
+        assert gc.get_freeze_count() == 0
+    for _ in itertools.islice(StreamingDataset(tiny_root), 5):
+        pass
+    assert gc.get_freeze_count() == 0

@@ -33,6 +33,7 @@ from PIL import Image
 
 from lerobot_inspect.errors import DatasetFormatError
 from lerobot_inspect.format import DatasetMeta
+from lerobot_inspect.io._forks import freeze_inherited
 from lerobot_inspect.loaders.windows import query_indices
 from lerobot_inspect.video.source import FrameSource
 
@@ -300,6 +301,7 @@ class SampleBuilder:
 
     def sample(self, rows: EpisodeRows, row: int) -> dict[str, Any]:
         """The LeRobot sample of `rows`' row `row`, in LeRobot's key order with its dtypes."""
+        freeze_inherited()  # a DataLoader worker's first sample: stop its GC walking the parent's heap
         return self.planned_sample(rows, self.plan_one(rows, row), 0)
 
     def planned_sample(self, rows: EpisodeRows, plan: SamplePlan, i: int) -> dict[str, Any]:

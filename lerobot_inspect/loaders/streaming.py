@@ -58,6 +58,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from lerobot_inspect.errors import OptionError, ResumeError, check_int, check_option
+from lerobot_inspect.io._forks import freeze_inherited
 from lerobot_inspect.io.fs import for_this_process
 from lerobot_inspect.loaders import pool
 from lerobot_inspect.loaders.rows import compact_footer, load_episode_rows, prepare_loader
@@ -296,6 +297,7 @@ class StreamingDataset(IterableDataset):
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 0)
         if info is not None:
+            freeze_inherited()  # before the worker's set-up, whose collections would walk the parent's heap
             self._iterations_here += 1
             if self._iterations_here > 1:
                 raise OptionError(
