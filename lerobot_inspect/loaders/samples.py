@@ -289,16 +289,6 @@ class SampleBuilder:
             finite = finite and bool(np.isfinite(times).all())
         return SamplePlan(np.array([row], dtype=np.int64), window_rows, pads, requests, np.array([finite]))
 
-    def windows(self, rows: EpisodeRows, row: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Rows (inside `rows`) and pad masks of every served delta key for one row."""
-        plan = self.plan_one(rows, row)
-        return ({key: value[0] for key, value in plan.window_rows.items()},
-                {key: value[0] for key, value in plan.pads.items()})
-
-    def video_requests(self, rows: EpisodeRows, row: int) -> dict[str, np.ndarray]:
-        """{camera: timestamps} that `sample(rows, row)` asks of the frame source (for decode-ahead)."""
-        return self.plan_one(rows, row).requests_at(0)
-
     def sample(self, rows: EpisodeRows, row: int) -> dict[str, Any]:
         """The LeRobot sample of `rows`' row `row`, in LeRobot's key order with its dtypes."""
         freeze_inherited()  # a DataLoader worker's first sample: stop its GC walking the parent's heap

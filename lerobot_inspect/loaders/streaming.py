@@ -49,6 +49,7 @@ builds either from one set of options.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, get_args
@@ -330,8 +331,8 @@ class StreamingDataset(IterableDataset):
         exhausted_at = dict(zip(plan.episodes.tolist(), plan.exhausted_at.tolist(), strict=True))
         prefetched = 0  # plan.episodes[:prefetched] were handed to the prefetch hint
         # Per admitted episode: its rows, the plan of its remaining samples (in emission order) and
-        # how many of them were emitted.
-        live: dict[int, tuple[EpisodeRows, SamplePlan, list[int]]] = {}
+        # the index in that plan of its next sample.
+        live: dict[int, tuple[EpisodeRows, SamplePlan, Iterator[int]]] = {}
         samples = plan.samples
         ahead = self.ahead
         upcoming_frames = _frames_by_episode(samples[skip:])
@@ -354,11 +355,9 @@ class StreamingDataset(IterableDataset):
                 episode_plan = self.builder.plan(episode_rows, upcoming_frames.pop(episode_position))
                 if ahead is not None:
                     ahead.expect(int(episode[0]), [episode_plan.requests_at(i) for i in range(len(episode_plan))])
-                entry = live[episode_position] = (episode_rows, episode_plan, [0])
-            episode_rows, episode_plan, emitted = entry
-            i = emitted[0]
-            emitted[0] += 1
-            yield self.builder.planned_sample(episode_rows, episode_plan, i)
+                entry = live[episode_position] = (episode_rows, episode_plan, itertools.count())
+            episode_rows, episode_plan, next_use = entry
+            yield self.builder.planned_sample(episode_rows, episode_plan, next(next_use))
             if exhausted_at[episode_position] == position + 1:
                 del live[episode_position]
 

@@ -101,12 +101,9 @@ class _CameraBuffer:
         self.decoded = 0  # plan.frames[:decoded] were decoded
         self.batches = 0
         self.frames: dict[int, tuple[np.ndarray, float]] = {}
-        order = np.argsort(plan.last_use, kind="stable")
-        last, frames = plan.last_use[order], plan.frames[order]
-        cuts = np.flatnonzero(np.diff(last)) + 1
-        self.drop_at: dict[int, list[int]] = dict(zip(last[np.r_[0, cuts]].tolist(),
-                                                      [part.tolist() for part in np.split(frames, cuts)],
-                                                      strict=True)) if len(last) else {}
+        self.drop_at: dict[int, list[int]] = {}
+        for frame, last in zip(plan.frames.tolist(), plan.last_use.tolist(), strict=True):
+            self.drop_at.setdefault(last, []).append(frame)
 
 
 class _EpisodeState:
@@ -190,8 +187,14 @@ class DecodeAhead(ProcessLocal):
         buffer = state.cameras.get(camera)
         if buffer is None:  # not planned yet, or decoded directly
             return True
-        start, stop = buffer.plan.next_batch(buffer.decoded, use, min(self.depth, 2 << buffer.batches))
+        start, stop = self._next_batch(buffer, use)
         return stop > start
+
+    def _next_batch(self, buffer: _CameraBuffer, use: int) -> tuple[int, int]:
+        """The plan's [start, stop) to decode before `use`. Batches grow 2, 4, 8, ... up to `depth`: a
+        newly admitted episode costs little before its first sample (first-batch latency), a long-lived
+        one amortises the per-call cost."""
+        return buffer.plan.next_batch(buffer.decoded, use, min(self.depth, 2 << buffer.batches))
 
     def _finish(self, episode: int) -> None:
         state = self._episodes.pop(episode, None)
@@ -210,9 +213,7 @@ class DecodeAhead(ProcessLocal):
         buffer = state.cameras[camera]
         if buffer is None:
             return self.reader.frames(episode, camera, timestamps)
-        # Batches grow 2, 4, 8, ... up to `depth`: a newly admitted episode costs little before its
-        # first sample (first-batch latency), a long-lived one amortises the per-call cost.
-        start, stop = buffer.plan.next_batch(buffer.decoded, use, min(self.depth, 2 << buffer.batches))
+        start, stop = self._next_batch(buffer, use)
         if stop > start:
             decoder, _, _, where = self.reader.decoder(episode, camera, episode_decoder=True)
             batch = np.sort(buffer.plan.frames[start:stop])
